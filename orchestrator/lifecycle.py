@@ -1,0 +1,215 @@
+"""up / stop / start / down / status as idempotent reconcile steps over one provider.
+
+The provider's verbs return quickly; this module does the waiting (polling `get`), the zone
+failover on CapacityError (cleaning up before moving on), the store bookkeeping, and the
+one-lock-per-instance rule that keeps two nbctl processes from creating the same thing.
+"""
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+from .errors import CapacityError, NbctlError, NotFound, Scope, UserError
+from .provider import LABEL_OWNER, Instance, Provider, State
+from .spec import InstanceSpec
+from .store import Record, Store
+
+Progress = Callable[[str, State, float], None]
+DEFAULT_TIMEOUT = 1800.0
+
+
+class FailedState(NbctlError):
+    """The instance settled in a state other than the one waited for."""
+
+
+def _quiet(name: str, state: State, elapsed: float) -> None:
+    pass
+
+
+def poll_interval(provider: Provider) -> float:
+    try:
+        return float(os.environ["NBCTL_POLL_INTERVAL"])
+    except (KeyError, ValueError):
+        return provider.poll_interval
+
+
+def find(store: Store, name: str) -> Record:
+    rec = store.get(name)
+    if rec is None:
+        raise UserError(f"no instance named {name!r}: see `nbctl list`")
+    return rec
+
+
+def wait_for(provider: Provider, store: Store, name: str, targets: set[State], *,
+             timeout: float = DEFAULT_TIMEOUT, progress: Progress = _quiet) -> Instance | None:
+    """Poll `get` until the instance reaches one of targets; None means it is gone."""
+    start = time.monotonic()
+    interval = poll_interval(provider)
+    while True:
+        inst = provider.get(name)
+        state = inst.state if inst else State.DELETED
+        if inst is not None:
+            store.save(inst)
+        elapsed = time.monotonic() - start
+        progress(name, state, elapsed)
+        if state in targets:
+            return inst
+        # A settled state other than the target (STOPPED while waiting for RUNNING) is given
+        # a short grace, since clouds report the old state for a moment after a request.
+        if state is State.FAILED or (state.settled and elapsed > max(3 * interval, 10.0)):
+            why = f": {inst.detail}" if inst and inst.detail else ""
+            raise FailedState(f"{name} is {state.value}, not {'/'.join(t.value for t in targets)}{why}")
+        if elapsed > timeout:
+            raise NbctlError(f"timed out after {int(elapsed)}s waiting for {name} (still "
+                             f"{state.value}); check later with `nbctl status {name} --refresh`")
+        time.sleep(interval)
+
+
+def up(provider: Provider, spec: InstanceSpec, *, store: Store, wait: bool = True,
+       timeout: float = DEFAULT_TIMEOUT, progress: Progress = _quiet) -> tuple[Instance, bool]:
+    """Bring the named instance up; returns (instance, created). Creates at most one."""
+    with store.lock(f"instance:{spec.name}", what=f"`nbctl up {spec.name}`"):
+        rec = store.get(spec.name)
+        if rec and rec.instance.provider != spec.provider and rec.instance.state is not State.DELETED:
+            raise UserError(f"{spec.name!r} already names a {rec.instance.provider} instance: "
+                            f"choose another name or `nbctl down {spec.name}` first")
+        existing = provider.get(spec.name)
+        created = existing is None or existing.state is State.DELETED
+        if not created:
+            _check_same_spec(existing, rec, spec)
+            if existing.state in (State.STOPPED, State.PREEMPTED):
+                provider.start(spec.name)
+            store.save(existing, spec)
+            inst = existing
+        else:
+            inst = _create_with_failover(provider, spec, store)
+        _apply_policies(provider, spec, store)
+        if wait:
+            try:
+                inst = wait_for(provider, store, spec.name, {State.RUNNING}, timeout=timeout,
+                                progress=progress) or inst
+            except FailedState as e:
+                if created:  # it never ran: do not leave a broken machine behind
+                    _cleanup(provider, store, spec.name)
+                    raise NbctlError(f"{e.message}; it was deleted again") from None
+                raise
+        return inst, created
+
+
+def _check_same_spec(existing: Instance, rec: Record | None, spec: InstanceSpec) -> None:
+    have = existing.labels.get("nbctl-spec-hash") or (rec.spec.spec_hash() if rec and rec.spec else None)
+    if have and have != spec.spec_hash():
+        was = (f" (it has --gpu {rec.spec.gpu}:{rec.spec.gpu_count}"
+               f"{' --preemptible' if rec.spec.preemptible else ''})") if rec and rec.spec else ""
+        raise UserError(f"{spec.name!r} exists with a different spec{was}: `nbctl down "
+                        f"{spec.name}` first, or choose another name")
+
+
+def _create_with_failover(provider: Provider, spec: InstanceSpec, store: Store) -> Instance:
+    tried: list[str] = []
+    skip_regions: set[str | None] = set()
+    for zone in provider.candidate_zones(spec):
+        if zone is not None and provider.region_of(zone) in skip_regions:
+            continue
+        zspec = spec.with_zone(zone) if zone else spec
+        try:
+            inst = provider.create(zspec)
+        except CapacityError as e:
+            tried.append(f"{zone or provider.name}: {e.message}")
+            _cleanup(provider, store, spec.name)
+            if e.scope is Scope.GLOBAL or zone is None:
+                break
+            if e.scope is Scope.REGION:
+                skip_regions.add(provider.region_of(zone))
+            continue
+        except BaseException:
+            # Whatever went wrong (auth, quota, Ctrl-C), leave nothing half-made behind.
+            _cleanup(provider, store, spec.name)
+            raise
+        store.save(inst, zspec)
+        return inst
+    raise CapacityError(f"no capacity for {spec.gpu}:{spec.gpu_count} on {provider.name} in any "
+                        f"allowed zone ({'; '.join(tried)}): allow more zones with --zone, "
+                        f"another --region, or another --provider")
+
+
+def _cleanup(provider: Provider, store: Store, name: str) -> None:
+    """Delete whatever a failed create left, and wait (bounded) until the cloud agrees."""
+    try:
+        provider.delete(name)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            inst = provider.get(name)
+            if inst is None or inst.state is State.DELETED:
+                break
+            time.sleep(poll_interval(provider))
+    except NbctlError:
+        pass  # the original error matters more; `nbctl status --refresh` shows leftovers
+    store.remove(name, provider.name)
+
+
+def _apply_policies(provider: Provider, spec: InstanceSpec, store: Store) -> None:
+    if spec.schedule is not None:
+        from .schedule import apply_schedule
+        apply_schedule(provider, spec.name, spec.schedule, store)
+
+
+def stop(provider: Provider, name: str, *, store: Store, wait: bool = True,
+         timeout: float = DEFAULT_TIMEOUT, progress: Progress = _quiet, reason: str = "user") -> Instance | None:
+    provider.stop(name)
+    store.record_event(name, "stop", provider=provider.name, detail=reason)
+    if not wait:
+        return provider.get(name)
+    return wait_for(provider, store, name, {State.STOPPED, State.PREEMPTED}, timeout=timeout,
+                    progress=progress)
+
+
+def start(provider: Provider, name: str, *, store: Store, wait: bool = True,
+          timeout: float = DEFAULT_TIMEOUT, progress: Progress = _quiet, reason: str = "user") -> Instance | None:
+    provider.start(name)
+    store.record_event(name, "start", provider=provider.name, detail=reason)
+    if not wait:
+        return provider.get(name)
+    return wait_for(provider, store, name, {State.RUNNING}, timeout=timeout, progress=progress)
+
+
+def down(provider: Provider, name: str, *, store: Store, wait: bool = True,
+         timeout: float = DEFAULT_TIMEOUT, progress: Progress = _quiet) -> None:
+    with store.lock(f"instance:{name}", what=f"`nbctl down {name}`"):
+        from .schedule import remove_schedule
+        remove_schedule(provider, name, store)
+        provider.delete(name)
+        if wait:
+            wait_for(provider, store, name, {State.DELETED}, timeout=timeout, progress=progress)
+        store.remove(name, provider.name)
+
+
+def refresh(store: Store, providers: dict[str, Provider], owner: str) -> list[Record]:
+    """Reconcile the store with the clouds: one `list` per provider, run in parallel."""
+    def listing(p: Provider) -> list[Instance]:
+        return p.list({LABEL_OWNER: owner})
+
+    with ThreadPoolExecutor(max_workers=max(1, len(providers))) as pool:
+        futures = {name: pool.submit(listing, p) for name, p in providers.items()}
+        seen = {name: {i.name: i for i in f.result()} for name, f in futures.items()}
+    for name, found in seen.items():
+        for rec in store.all(provider=name):
+            inst = found.pop(rec.instance.name, None)
+            if inst is None:
+                inst = rec.instance
+                inst.state, inst.detail = State.DELETED, "not found in the cloud"
+            store.save(inst)
+        for inst in found.values():  # made by this owner elsewhere (another laptop)
+            store.save(inst)
+    return store.all()
+
+
+def notebook_url(provider: Provider, name: str) -> str:
+    inst = provider.get(name)
+    if inst is None:
+        raise NotFound(f"{name} does not exist in {provider.name}: see `nbctl status --refresh`")
+    if inst.state is not State.RUNNING:
+        raise NbctlError(f"{name} is {inst.state.value}: `nbctl start {name}` first")
+    return provider.notebook_url(name)

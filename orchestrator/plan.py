@@ -1,0 +1,59 @@
+"""Turn `nbctl up` arguments into a provider and a validated InstanceSpec.
+
+Every check here runs before anything is created and needs no network and no SDK, so bad
+input fails in milliseconds with a one-line UserError/CapabilityError.
+"""
+from __future__ import annotations
+
+from .catalog import load_catalog
+from .errors import UserError
+from .provider import Capability, Provider
+from .spec import InstanceSpec, parse_duration, parse_gpu, validate_disk
+
+
+def split_zones(values: tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    zones: list[str] = []
+    for v in values or ():
+        for z in str(v).split(","):
+            z = z.strip()
+            if z and z not in zones:
+                zones.append(z)
+    return tuple(zones)
+
+
+def build_spec(provider: Provider, name: str, *, gpu: str | None = None, preemptible: bool = False,
+               region: str | None = None, zones: tuple[str, ...] = (), image: str | None = None,
+               disk_gb: int | None = None, idle_timeout: str | None = None,
+               schedule_stop: str | None = None, schedule_start: str | None = None,
+               tz: str | None = None, owner: str = "nbctl") -> InstanceSpec:
+    provider.validate_name(name)
+    catalog = load_catalog()
+    gpu_name, count = parse_gpu(gpu, catalog.names)
+    if preemptible:
+        provider.require(Capability.SPOT)
+    if count and provider.name != "local":
+        if not provider.offers(gpu_name, count, preemptible):
+            catalog.cheapest(provider.name, gpu_name, count, preemptible)  # raises the reason
+            raise UserError(f"{provider.name} has no offer for --gpu {gpu_name}:{count}")
+    elif not count and provider.name != "local":
+        raise UserError(f"{provider.name} needs a GPU: add --gpu, e.g. --gpu t4 "
+                        f"(see `nbctl gpus --provider {provider.name}`)")
+    for z in zones:
+        if not z.replace("-", "").replace("_", "").isalnum() or len(z) > 63:
+            raise UserError(f"invalid --zone {z!r}: use zone names such as us-central1-a")
+    if region is not None and (not region.replace("-", "").isalnum() or len(region) > 63):
+        raise UserError(f"invalid --region {region!r}: use a region name such as us-central1")
+    idle = parse_duration(idle_timeout, what="--idle-timeout") if idle_timeout else None
+    from .schedule import check_schedule, make_schedule
+
+    schedule = make_schedule(schedule_stop, schedule_start, tz)
+    if schedule is not None:
+        check_schedule(provider, schedule)
+    if idle:
+        provider.require(Capability.NATIVE_IDLE_SHUTDOWN)
+    spec = InstanceSpec(name=name, provider=provider.name, gpu=gpu_name, gpu_count=count,
+                        preemptible=preemptible, region=region, zones=zones, image=image,
+                        disk_gb=validate_disk(disk_gb), idle_timeout=idle, schedule=schedule,
+                        owner=owner)
+    provider.validate_spec(spec)
+    return spec

@@ -1,0 +1,215 @@
+"""The `local` provider: a real Jupyter server on this machine, the default that needs no cloud.
+
+Its "cloud" is a folder per instance under the data dir (instance.json, the token file,
+work/ with the notebooks, server.log); the server runs as a detached background process bound
+to 127.0.0.1 with a random token. `stop` ends the process and keeps the files, `start` brings
+it back on the same folder, `delete` removes the folder.
+
+`--preemptible` simulates preemption for demos and tests: with NBCTL_LOCAL_PREEMPT_AFTER (or
+config `preempt_after`) set to a duration such as "90s", or a range such as "30s-5m" for a
+random point in it, a watchdog announces a preemption notice and then kills the server.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import ClassVar
+
+from orchestrator.errors import UserError
+from orchestrator.provider import (LABEL_NAME, LABEL_OWNER, LABEL_SPEC_HASH, Capability,
+                                   Instance, Offer, Preemption, Provider, State, match_labels)
+from orchestrator.spec import InstanceSpec
+
+from . import process
+
+STARTUP_TIMEOUT = 120.0
+
+
+class LocalProvider(Provider):
+    name = "local"
+    capabilities = frozenset({Capability.STOP_START, Capability.NATIVE_IDLE_SHUTDOWN,
+                              Capability.NOTEBOOK_URL, Capability.SPOT,
+                              Capability.PREEMPTION_NOTICE, Capability.GPU})
+    unsupported = {
+        Capability.NATIVE_SCHEDULE: "the local provider has no scheduler of its own; "
+                                    "`nbctl scheduler` runs its schedules",
+    }
+    name_pattern = r"[a-z0-9][a-z0-9_-]{0,62}"
+    name_rule = "1-63 characters: lowercase letters, digits, '-' and '_', starting with a letter or digit"
+    poll_interval: ClassVar[float] = 0.25
+
+    def __init__(self, config: dict | None = None, owner: str = "nbctl"):
+        super().__init__(config, owner)
+        from orchestrator.config import data_dir
+        self.root = Path(self.config.get("root") or data_dir() / "local")
+
+    # -- checks ------------------------------------------------------------------------
+    def offers(self, gpu: str, count: int, spot: bool) -> list[Offer]:
+        return [Offer(provider="local", gpu=gpu, count=count, instance_type="this machine",
+                      gpu_memory_gb=0, on_demand_hourly=0.0, spot_hourly=0.0,
+                      price_date="-", source="your own machine")]
+
+    def validate_spec(self, spec: InstanceSpec) -> None:
+        if spec.gpu_count:
+            process.pick_gpus(spec.gpu, spec.gpu_count)  # raises UserError if not here
+        if spec.preemptible:
+            process.preempt_window(self.config)  # a malformed window fails before creating
+
+    # -- folders -----------------------------------------------------------------------
+    def _dir(self, name: str) -> Path:
+        self.validate_name(name)
+        return self.root / name
+
+    def _meta(self, name: str) -> dict | None:
+        try:
+            return json.loads((self._dir(name) / "instance.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def _write_meta(self, name: str, meta: dict) -> None:
+        path = self._dir(name) / "instance.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(meta, indent=2, sort_keys=True))
+        os.replace(tmp, path)
+
+    # -- verbs -------------------------------------------------------------------------
+    def create(self, spec: InstanceSpec) -> Instance:
+        existing = self.get(spec.name)
+        if existing is not None:
+            return existing
+        self.validate_spec(spec)
+        d = self._dir(spec.name)
+        (d / "work").mkdir(parents=True, exist_ok=True)
+        os.chmod(d, 0o700)
+        process.write_token(d)
+        labels = {LABEL_NAME: spec.name, LABEL_OWNER: spec.owner,
+                  LABEL_SPEC_HASH: spec.spec_hash(), **spec.labels}
+        meta = {"name": spec.name, "labels": labels, "created_at": time.time(),
+                "gpu": spec.gpu, "gpu_count": spec.gpu_count, "preemptible": spec.preemptible,
+                "idle_timeout": spec.idle_timeout,
+                "cuda_visible_devices": process.pick_gpus(spec.gpu, spec.gpu_count)}
+        self._write_meta(spec.name, meta)
+        self._launch(spec.name, meta)
+        return self.get(spec.name) or self._instance(meta, State.PROVISIONING)
+
+    def _launch(self, name: str, meta: dict) -> None:
+        d = self._dir(name)
+        meta.pop("stopped_at", None)
+        meta["port"], meta["pid"] = process.start_server(
+            d, idle_timeout=meta.get("idle_timeout"),
+            cuda_visible_devices=meta.get("cuda_visible_devices"))
+        meta["started_at"] = time.time()
+        for marker in ("preempted.json", "preemption-notice"):
+            (d / marker).unlink(missing_ok=True)
+        if meta.get("preemptible"):
+            window = process.preempt_window(self.config)
+            if window:
+                meta["preempter_pid"] = process.start_preempter(d, meta["pid"], window)
+        self._write_meta(name, meta)
+
+    def get(self, name: str) -> Instance | None:
+        meta = self._meta(name)
+        if meta is None:
+            return None
+        return self._instance(meta, self._state(name, meta))
+
+    def _state(self, name: str, meta: dict) -> State:
+        d = self._dir(name)
+        if process.alive(meta.get("pid"), d):
+            if process.answers(meta["port"], process.read_token(d)):
+                return State.RUNNING
+            if time.time() - meta.get("started_at", 0) > STARTUP_TIMEOUT:
+                return State.FAILED
+            return State.PROVISIONING
+        if (d / "preempted.json").exists():
+            return State.PREEMPTED
+        if meta.get("stopped_at") or process.server_started(d):
+            return State.STOPPED
+        return State.FAILED  # died before it ever answered
+
+    def _instance(self, meta: dict, state: State) -> Instance:
+        name = meta["name"]
+        detail = None
+        if state is State.FAILED:
+            detail = process.last_log_line(self._dir(name))
+        url = f"http://127.0.0.1:{meta['port']}/" if meta.get("port") else None
+        return Instance(name=name, provider=self.name, state=state,
+                        native_id=str(meta.get("pid") or ""), zone="localhost",
+                        gpu=meta.get("gpu"), gpu_count=meta.get("gpu_count", 0),
+                        preemptible=bool(meta.get("preemptible")), backend="jupyter",
+                        url=url, labels=meta.get("labels", {}), detail=detail,
+                        created_at=datetime.fromtimestamp(meta["created_at"], timezone.utc))
+
+    def list(self, labels: dict[str, str] | None = None) -> list[Instance]:
+        if not self.root.exists():
+            return []
+        found = []
+        for d in sorted(self.root.iterdir()):
+            inst = self.get(d.name) if (d / "instance.json").exists() else None
+            if inst and match_labels(inst.labels, labels):
+                found.append(inst)
+        return found
+
+    def stop(self, name: str) -> None:
+        meta = self._meta(name)
+        if meta is None:
+            raise UserError(f"no local instance named {name!r}: see `nbctl list`")
+        process.terminate(meta.get("preempter_pid"), self._dir(name))
+        process.terminate(meta.get("pid"), self._dir(name))
+        meta["stopped_at"] = time.time()
+        self._write_meta(name, meta)
+
+    def start(self, name: str) -> None:
+        meta = self._meta(name)
+        if meta is None:
+            raise UserError(f"no local instance named {name!r}: see `nbctl list`")
+        if process.alive(meta.get("pid"), self._dir(name)):
+            return
+        self._launch(name, meta)
+
+    def delete(self, name: str) -> None:
+        meta = self._meta(name)
+        d = self._dir(name)
+        if meta is not None:
+            process.terminate(meta.get("pid"), d)
+            process.terminate(meta.get("preempter_pid"), d)
+        shutil.rmtree(d, ignore_errors=True)
+
+    def set_idle_shutdown(self, name: str, timeout_seconds: int | None) -> None:
+        """Applies at the next start: Jupyter reads its culling settings at start-up."""
+        meta = self._meta(name)
+        if meta is None:
+            raise UserError(f"no local instance named {name!r}: see `nbctl list`")
+        meta["idle_timeout"] = timeout_seconds
+        self._write_meta(name, meta)
+
+    def preemptions(self, since: datetime) -> list[Preemption]:
+        out = []
+        for inst in self.list():
+            marker = self._dir(inst.name) / "preempted.json"
+            try:
+                at = datetime.fromtimestamp(json.loads(marker.read_text())["at"], timezone.utc)
+            except (FileNotFoundError, json.JSONDecodeError, KeyError):
+                continue
+            if at >= since:
+                out.append(Preemption(inst.name, inst.native_id, "localhost", at,
+                                      "local preemption simulator"))
+        return out
+
+    def preempt(self, name: str, notice_seconds: float = 0.0) -> None:
+        """Preempt now, as the simulator would: a notice, then the server is killed."""
+        meta = self._meta(name)
+        if meta is None:
+            raise UserError(f"no local instance named {name!r}: see `nbctl list`")
+        process.preempt(self._dir(name), meta.get("pid"), notice_seconds)
+
+    def notebook_url(self, name: str) -> str:
+        meta = self._meta(name)
+        if meta is None or not meta.get("port"):
+            raise UserError(f"no local instance named {name!r}: see `nbctl list`")
+        token = process.read_token(self._dir(name))
+        return f"http://127.0.0.1:{meta['port']}/{process.ui_path()}?token={token}"

@@ -1,0 +1,220 @@
+"""Processes behind the local provider: the Jupyter server, its token, GPUs, the preempter."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from orchestrator.errors import UserError
+
+READY_MARK = "is running at"
+
+
+def ui_path() -> str:
+    return "lab" if importlib.util.find_spec("jupyterlab") else ""
+
+
+def write_token(d: Path) -> None:
+    path = d / "token"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(24))
+
+
+def read_token(d: Path) -> str:
+    try:
+        return (d / "token").read_text().strip()
+    except FileNotFoundError:
+        return ""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_command(d: Path, port: int, idle_timeout: int | None) -> list[str]:
+    app = "jupyterlab" if ui_path() else "jupyter_server"
+    cmd = [sys.executable, "-m", app, "--no-browser", "--ServerApp.ip=127.0.0.1",
+           f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+           f"--ServerApp.root_dir={d / 'work'}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")  # containers and CI run as root; refusing helps nobody
+    if idle_timeout:
+        # Jupyter's own culling: idle (not busy) kernels and terminals go after the timeout,
+        # then the server shuts itself down once nothing has happened for the timeout.
+        every = max(1, min(60, idle_timeout // 4))
+        cmd += [f"--ServerApp.shutdown_no_activity_timeout={idle_timeout}",
+                f"--MappingKernelManager.cull_idle_timeout={idle_timeout}",
+                f"--MappingKernelManager.cull_interval={every}",
+                "--MappingKernelManager.cull_busy=False",
+                f"--TerminalManager.cull_inactive_timeout={idle_timeout}",
+                f"--TerminalManager.cull_interval={every}"]
+    return cmd
+
+
+def start_server(d: Path, *, idle_timeout: int | None, cuda_visible_devices: str | None) -> tuple[int, int]:
+    """Start Jupyter detached from this process; returns (port, pid)."""
+    port = free_port()
+    env = dict(os.environ)
+    env["JUPYTER_TOKEN"] = read_token(d)  # not on the command line, where `ps` would show it
+    env["JUPYTER_RUNTIME_DIR"] = str(d / "runtime")
+    env["CUDA_VISIBLE_DEVICES"] = cuda_visible_devices if cuda_visible_devices is not None else ""
+    with open(d / "server.log", "ab") as log:
+        proc = subprocess.Popen(server_command(d, port, idle_timeout), cwd=d / "work", env=env,
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    return port, proc.pid
+
+
+def alive(pid: int | None, d: Path) -> bool:
+    """True if pid is a live process of this instance (not a reused pid, not a zombie)."""
+    if not pid:
+        return False
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our own exited child
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False  # someone else's process took the pid
+    proc = Path(f"/proc/{pid}")
+    if proc.exists():
+        try:
+            if proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                return False
+            return str(d) in proc.joinpath("cmdline").read_bytes().decode(errors="replace")
+        except (OSError, IndexError):
+            return False
+    return True
+
+
+def answers(port: int, token: str) -> bool:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/status",
+                                 headers={"Authorization": f"token {token}"})
+    try:
+        with urllib.request.urlopen(req, timeout=1.0) as resp:
+            return resp.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def server_started(d: Path) -> bool:
+    try:
+        return READY_MARK in (d / "server.log").read_text(errors="replace")
+    except FileNotFoundError:
+        return False
+
+
+def last_log_line(d: Path) -> str | None:
+    try:
+        lines = [ln for ln in (d / "server.log").read_text(errors="replace").splitlines() if ln.strip()]
+    except FileNotFoundError:
+        return None
+    return lines[-1][-300:] if lines else None
+
+
+def terminate(pid: int | None, d: Path, grace: float = 10.0) -> None:
+    """SIGTERM the process group (Jupyter shuts its kernels down), SIGKILL after grace."""
+    if not alive(pid, d):
+        return
+    _signal_group(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not alive(pid, d):
+            return
+        time.sleep(0.05)
+    _signal_group(pid, signal.SIGKILL)
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def pick_gpus(gpu: str, count: int) -> str | None:
+    """CUDA_VISIBLE_DEVICES for `count` local NVIDIA GPUs of this model; None for none."""
+    if not count:
+        return None
+    smi = shutil.which("nvidia-smi")
+    rows: list[tuple[str, str]] = []
+    if smi:
+        try:
+            out = subprocess.run([smi, "--query-gpu=index,name", "--format=csv,noheader"],
+                                 capture_output=True, text=True, timeout=10).stdout
+            rows = [tuple(x.strip() for x in ln.split(",", 1)) for ln in out.splitlines() if "," in ln]
+        except (OSError, subprocess.SubprocessError):
+            rows = []
+    if not rows:
+        raise UserError(f"this machine has no NVIDIA GPU for --gpu {gpu}:{count}: use "
+                        f"--gpu none with the local provider, or a cloud --provider")
+    marker = gpu.replace("-80gb", "").replace("-", "").upper()
+    matching = [i for i, n in rows if marker in n.upper().replace(" ", "").replace("-", "")]
+    if len(matching) < count:
+        have = ", ".join(sorted({n for _, n in rows}))
+        raise UserError(f"this machine has {len(matching)} {gpu} GPU(s) (it has: {have}): "
+                        f"ask for fewer, or the --gpu it has")
+    return ",".join(matching[:count])
+
+
+def preempt_window(config: dict) -> tuple[float, float, float] | None:
+    """(earliest, latest, notice) seconds for simulated preemption, or None when off."""
+    from orchestrator.spec import parse_duration
+
+    raw = os.environ.get("NBCTL_LOCAL_PREEMPT_AFTER") or config.get("preempt_after")
+    if not raw:
+        return None
+    lo_s, _, hi_s = str(raw).partition("-")
+    what = "NBCTL_LOCAL_PREEMPT_AFTER"
+    lo = parse_duration(lo_s, what=what)
+    hi = parse_duration(hi_s, what=what) if hi_s else lo
+    notice_raw = os.environ.get("NBCTL_LOCAL_PREEMPT_NOTICE") or config.get("preempt_notice") or "30s"
+    notice = 0 if str(notice_raw) in ("0", "0s") else parse_duration(notice_raw, what="NBCTL_LOCAL_PREEMPT_NOTICE")
+    if hi < lo:
+        raise UserError(f"invalid {what} {raw!r}: write the earlier bound first, e.g. 30s-5m")
+    return float(lo), float(hi), float(notice)
+
+
+def start_preempter(d: Path, server_pid: int, window: tuple[float, float, float]) -> int:
+    lo, hi, notice = window
+    delay = random.uniform(lo, hi)
+    with open(d / "preempter.log", "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "providers.local.preempter", str(d),
+                                 str(server_pid), f"{delay:.3f}", f"{notice:.3f}"],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    return proc.pid
+
+
+def preempt(d: Path, server_pid: int | None, notice_seconds: float) -> None:
+    """Announce a preemption, wait out the notice, then take the machine away."""
+    now = time.time()
+    notice = d / "preemption-notice"
+    notice.write_text(json.dumps({"at": now, "deadline": now + notice_seconds}))
+    deadline = time.monotonic() + notice_seconds
+    while time.monotonic() < deadline and alive(server_pid, d):
+        time.sleep(0.05)
+    if alive(server_pid, d):
+        _signal_group(server_pid, signal.SIGKILL)
+    (d / "preempted.json").write_text(json.dumps({"at": time.time()}))
