@@ -82,11 +82,12 @@ def _row(d: dict) -> dict:
 @click.option("--schedule-stop", default=None, help='Cron for stopping, e.g. "0 19 * * 1-5".')
 @click.option("--schedule-start", default=None, help='Cron for starting, e.g. "0 8 * * 1-5".')
 @click.option("--tz", default=None, help="IANA time zone of the schedule, e.g. Europe/Berlin.")
+@click.option("--dry-run", is_flag=True, help="Validate and show the plan; create nothing.")
 @WAIT
 @TIMEOUT
 @OUTPUT
 def up(name, provider, gpu, preemptible, region, zones, image, disk_gb, idle_timeout,
-       schedule_stop, schedule_start, tz, wait, timeout, fmt):
+       schedule_stop, schedule_start, tz, dry_run, wait, timeout, fmt):
     """Create (or start) notebook machine NAME and wait until it runs."""
     from .config import load_config, owner
     from .plan import build_spec, split_zones
@@ -99,9 +100,18 @@ def up(name, provider, gpu, preemptible, region, zones, image, disk_gb, idle_tim
                       idle_timeout=idle_timeout, schedule_stop=schedule_stop,
                       schedule_start=schedule_start, tz=tz, owner=owner())
     wait_s = _seconds(timeout, "--timeout")
+    from .output import Progress, emit
+    if dry_run:
+        offers = prov.offers(spec.gpu, spec.gpu_count, spec.preemptible) if spec.gpu_count else []
+        d = {"spec": spec.to_dict(), "offer": offers[0].to_dict() if offers else None}
+        price = offers[0].hourly(spec.preemptible) if offers else None
+        what = (f"{offers[0].instance_type} at ${price}/h (list price of {offers[0].price_date})"
+                if offers and price is not None else "no GPU")
+        emit(d, fmt, text=f"would create {name} on {prov.name}: {spec.gpu}:{spec.gpu_count}"
+                          f"{' spot' if spec.preemptible else ''}, {what}")
+        return
     check_sdk(type(prov))
     from . import lifecycle
-    from .output import Progress, emit
 
     progress = Progress(fmt)
     try:

@@ -11,6 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
+from . import log
 from .errors import CapacityError, NbctlError, NotFound, Scope, UserError
 from .provider import LABEL_OWNER, Instance, Provider, State
 from .spec import InstanceSpec
@@ -114,9 +115,12 @@ def _create_with_failover(provider: Provider, spec: InstanceSpec, store: Store) 
         if zone is not None and provider.region_of(zone) in skip_regions:
             continue
         zspec = spec.with_zone(zone) if zone else spec
+        log.get().info("create %s on %s zone=%s gpu=%s:%s spot=%s", spec.name, provider.name,
+                       zone, spec.gpu, spec.gpu_count, spec.preemptible)
         try:
             inst = provider.create(zspec)
         except CapacityError as e:
+            log.get().warning("no capacity for %s in %s: %s", spec.name, zone, e.message)
             tried.append(f"{zone or provider.name}: {e.message}")
             _cleanup(provider, store, spec.name)
             if e.scope is Scope.GLOBAL or zone is None:
@@ -137,6 +141,7 @@ def _create_with_failover(provider: Provider, spec: InstanceSpec, store: Store) 
 
 def _cleanup(provider: Provider, store: Store, name: str) -> None:
     """Delete whatever a failed create left, and wait (bounded) until the cloud agrees."""
+    log.get().info("cleaning up %s on %s", name, provider.name)
     try:
         provider.delete(name)
         deadline = time.monotonic() + 300
@@ -158,6 +163,7 @@ def _apply_policies(provider: Provider, spec: InstanceSpec, store: Store) -> Non
 
 def stop(provider: Provider, name: str, *, store: Store, wait: bool = True,
          timeout: float = DEFAULT_TIMEOUT, progress: Progress = _quiet, reason: str = "user") -> Instance | None:
+    log.get().info("stop %s on %s (%s)", name, provider.name, reason)
     provider.stop(name)
     store.record_event(name, "stop", provider=provider.name, detail=reason)
     if not wait:
@@ -168,6 +174,7 @@ def stop(provider: Provider, name: str, *, store: Store, wait: bool = True,
 
 def start(provider: Provider, name: str, *, store: Store, wait: bool = True,
           timeout: float = DEFAULT_TIMEOUT, progress: Progress = _quiet, reason: str = "user") -> Instance | None:
+    log.get().info("start %s on %s (%s)", name, provider.name, reason)
     provider.start(name)
     store.record_event(name, "start", provider=provider.name, detail=reason)
     if not wait:
@@ -180,6 +187,7 @@ def down(provider: Provider, name: str, *, store: Store, wait: bool = True,
     with store.lock(f"instance:{name}", what=f"`nbctl down {name}`"):
         from .schedule import remove_schedule
         remove_schedule(provider, name, store)
+        log.get().info("delete %s on %s", name, provider.name)
         provider.delete(name)
         if wait:
             wait_for(provider, store, name, {State.DELETED}, timeout=timeout, progress=progress)

@@ -36,7 +36,7 @@ def provider_class(name: str) -> type[Provider]:
     module_name, _, attr = target.partition(":")
     try:
         cls = getattr(importlib.import_module(module_name), attr)
-    except ImportError as e:
+    except (ImportError, AttributeError) as e:
         raise UserError(f"the {name} provider failed to load ({e}); reinstall nbctl") from None
     if not (isinstance(cls, type) and issubclass(cls, Provider)):
         raise UserError(f"entry point {name!r} ({target}) is not an nbctl Provider class")

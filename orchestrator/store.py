@@ -20,7 +20,7 @@ from typing import Callable, Iterator
 from sqlalchemy import (Boolean, Column, Float, Integer, MetaData, String, Table, Text,
                         create_engine, delete, insert, select, update)
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from .errors import BusyError
 from .provider import Instance, State
@@ -144,6 +144,17 @@ class Store:
 
     # -- schema ------------------------------------------------------------------------
     def _migrate(self) -> None:
+        # Two nbctl processes may meet an empty database at once: the loser of the race
+        # gets "already exists" or a unique violation, re-reads the version and moves on.
+        for attempt in range(5):
+            try:
+                return self._migrate_once()
+            except (OperationalError, IntegrityError, ProgrammingError):
+                if attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+
+    def _migrate_once(self) -> None:
         with self.engine.begin() as conn:
             if not self.engine.dialect.has_table(conn, "meta"):
                 current = 0

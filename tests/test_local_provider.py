@@ -1,0 +1,164 @@
+"""The local provider end to end, through the CLI, with a real Jupyter server."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import time
+import urllib.request
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def meta(home, name):
+    return json.loads((home / "data" / "local" / name / "instance.json").read_text())
+
+
+def api_status(url_with_token: str) -> int:
+    base, _, token = url_with_token.partition("?token=")
+    root = base.rsplit("/lab", 1)[0].rstrip("/")
+    req = urllib.request.Request(f"{root}/api/status", headers={"Authorization": f"token {token}"})
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return r.status
+
+
+def status_of(nbctl, name, *extra):
+    r = nbctl("status", name, "--output", "json", *extra)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)["state"]
+
+
+@pytest.fixture
+def demo(nbctl, nbctl_home):
+    r = nbctl("up", "demo", "--provider", "local")
+    assert r.returncode == 0, r.stderr
+    yield "demo"
+    nbctl("down", "demo", "--yes")
+
+
+def test_up_brings_a_notebook_that_answers_with_its_token(nbctl, demo):
+    r = nbctl("open", demo)
+    assert r.returncode == 0
+    url = r.stdout.strip()
+    assert "token=" in url and url.startswith("http://127.0.0.1:")
+    assert api_status(url) == 200
+    assert status_of(nbctl, demo) == "RUNNING"
+
+
+def test_up_twice_creates_one_server(nbctl, nbctl_home, demo):
+    pid = meta(nbctl_home, demo)["pid"]
+    r = nbctl("up", demo, "--provider", "local", "--output", "json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["created"] is False
+    assert meta(nbctl_home, demo)["pid"] == pid
+    assert len(list((nbctl_home / "data" / "local").iterdir())) == 1
+
+
+def test_a_server_killed_by_hand_is_not_reported_running(nbctl, nbctl_home, demo):
+    os.kill(meta(nbctl_home, demo)["pid"], signal.SIGKILL)
+    time.sleep(0.3)
+    assert status_of(nbctl, demo, "--refresh") in ("STOPPED", "FAILED")
+
+
+def test_stop_keeps_files_and_start_serves_the_same_folder(nbctl, nbctl_home, demo):
+    work = nbctl_home / "data" / "local" / demo / "work"
+    (work / "keep.txt").write_text("kept")
+    assert nbctl("stop", demo).returncode == 0
+    assert status_of(nbctl, demo) == "STOPPED"
+    assert (work / "keep.txt").exists()
+    assert nbctl("start", demo).returncode == 0
+    assert status_of(nbctl, demo) == "RUNNING"
+    url = nbctl("open", demo).stdout.strip()
+    base, _, token = url.partition("?token=")
+    root = base.rsplit("/lab", 1)[0].rstrip("/")
+    req = urllib.request.Request(f"{root}/api/contents/keep.txt",
+                                 headers={"Authorization": f"token {token}"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        assert json.load(resp)["name"] == "keep.txt"
+
+
+def test_down_removes_everything_and_list_is_empty(nbctl, nbctl_home, demo):
+    assert nbctl("down", demo, "--yes").returncode == 0
+    assert not (nbctl_home / "data" / "local" / demo).exists()
+    r = nbctl("list", "--output", "json")
+    assert json.loads(r.stdout) == []
+
+
+def test_down_without_yes_off_a_terminal_asks_for_it(nbctl, demo):
+    r = nbctl("down", demo)
+    assert r.returncode == 2 and "--yes" in r.stderr
+    assert status_of(nbctl, demo) == "RUNNING"
+
+
+def test_open_on_a_stopped_instance_says_to_start_it(nbctl, demo):
+    nbctl("stop", demo)
+    r = nbctl("open", demo)
+    assert r.returncode == 1 and "nbctl start demo" in r.stderr
+
+
+def test_two_concurrent_ups_make_one_instance(nbctl_home):
+    import subprocess
+    import sys
+    procs = [subprocess.Popen([sys.executable, "-m", "orchestrator", "up", "race"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    try:
+        assert codes[0] == 0
+        assert len(list((nbctl_home / "data" / "local").iterdir())) == 1
+        errors = " ".join(err for _, err in outs)
+        # The loser either saw the lock (clear message) or came second and found it made.
+        assert codes == [0, 0] or "in progress in another nbctl process" in errors
+    finally:
+        subprocess.run([sys.executable, "-m", "orchestrator", "down", "race", "--yes"])
+
+
+def test_preemptible_local_instance_is_preempted_by_the_simulator(nbctl, nbctl_home):
+    env = {"NBCTL_LOCAL_PREEMPT_AFTER": "2s", "NBCTL_LOCAL_PREEMPT_NOTICE": "0"}
+    r = nbctl("up", "spot", "--preemptible", env=env)
+    assert r.returncode == 0, r.stderr
+    try:
+        deadline = time.time() + 30
+        state = None
+        while time.time() < deadline:
+            state = status_of(nbctl, "spot", "--refresh")
+            if state == "PREEMPTED":
+                break
+            time.sleep(0.5)
+        assert state == "PREEMPTED"
+        assert nbctl("up", "spot", "--preemptible").returncode == 0  # up brings it back
+        assert status_of(nbctl, "spot") == "RUNNING"
+    finally:
+        nbctl("down", "spot", "--yes")
+
+
+def test_malformed_preemption_window_fails_before_creating(nbctl, nbctl_home):
+    r = nbctl("up", "spot", "--preemptible", env={"NBCTL_LOCAL_PREEMPT_AFTER": "soon"})
+    assert r.returncode == 2 and "NBCTL_LOCAL_PREEMPT_AFTER" in r.stderr
+    assert not (nbctl_home / "data" / "local" / "spot").exists()
+
+
+def test_fake_credentials_never_reach_the_store_or_logs(nbctl, nbctl_home):
+    secrets = {"AWS_ACCESS_KEY_ID": "AKIAFAKEKEY1234567890", "AWS_SECRET_ACCESS_KEY":
+               "fakeSecretKeyValue0123456789abcdefABCDEF", "PAPERSPACE_API_KEY":
+               "ps-fake-api-key-0123456789", "GOOGLE_APPLICATION_CREDENTIALS":
+               "/tmp/fake-service-account-9f8e7d.json"}
+    assert nbctl("up", "sec", env=secrets).returncode == 0
+    nbctl("status", "--refresh", env=secrets)
+    nbctl("stop", "sec", env=secrets)
+    nbctl("down", "sec", "--yes", env=secrets)
+    nbctl("up", "bad", "--gpu", "t4:0", env=secrets)
+    blobs = []
+    for path in (nbctl_home / "data").rglob("*"):
+        if path.is_file():
+            blobs.append(path.read_bytes())
+    con = sqlite3.connect(nbctl_home / "data" / "state.db")
+    for table in ("instances", "events", "meta", "locks", "schedules"):
+        blobs.append(repr(con.execute(f"select * from {table}").fetchall()).encode())
+    assert (nbctl_home / "data" / "nbctl.log").exists()
+    for value in secrets.values():
+        assert not any(value.encode() in b for b in blobs), value

@@ -1,0 +1,37 @@
+"""`nbctl --help` and `nbctl status` must not import any cloud SDK (start-up stays fast)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+FORBIDDEN = ("boto3", "botocore", "google", "grpc", "httpx", "moto", "jupyterlab", "jupyter_server")
+
+
+def imported_modules(*args: str) -> set[str]:
+    code = ("import sys\nfrom orchestrator.cli import main\n"
+            f"rc = main({list(args)!r})\n"
+            "print('\\n'.join(sorted(sys.modules)))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    return set(out.split())
+
+
+@pytest.mark.parametrize("args", [["--help"], ["status"], ["list"], ["gpus"]])
+def test_command_imports_no_cloud_sdk(args):
+    mods = imported_modules(*args)
+    bad = sorted(m for m in mods if m.split(".")[0] in FORBIDDEN)
+    assert bad == [], f"nbctl {' '.join(args)} imported {bad[:10]}"
+
+
+def test_help_does_not_import_the_store():
+    mods = imported_modules("--help")
+    assert "sqlalchemy" not in mods
+    assert "orchestrator.store" not in mods
+
+
+def test_provider_metadata_loads_without_its_sdk():
+    from orchestrator.registry import provider_class
+    cls = provider_class("local")
+    assert cls.name == "local"

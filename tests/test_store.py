@@ -1,0 +1,97 @@
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from orchestrator.errors import BusyError, UserError
+from orchestrator.provider import Instance, State
+from orchestrator.spec import InstanceSpec
+from orchestrator.store import SCHEMA_VERSION, Store
+
+
+def inst(name="a", state=State.RUNNING):
+    return Instance(name=name, provider="local", state=state, gpu="none")
+
+
+def test_state_file_is_created_private(nbctl_home):
+    Store()
+    path = nbctl_home / "data" / "state.db"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_schema_is_versioned():
+    assert Store().schema_version() == SCHEMA_VERSION
+
+
+def test_newer_schema_is_refused_with_advice(tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    Store(url)
+    with create_engine(url).begin() as c:
+        c.execute(text("UPDATE meta SET value='999' WHERE key='schema_version'"))
+    with pytest.raises(UserError, match="upgrade nbctl"):
+        Store(url)
+
+
+def test_state_url_selects_another_database(tmp_path, monkeypatch):
+    monkeypatch.setenv("NBCTL_STATE_URL", f"sqlite:///{tmp_path}/other.db")
+    Store().save(inst())
+    assert (tmp_path / "other.db").exists()
+
+
+def test_save_records_state_changes_in_history():
+    s = Store()
+    s.save(inst(), InstanceSpec(name="a", provider="local"))
+    s.save(inst(state=State.STOPPED))
+    s.save(inst(state=State.STOPPED))
+    kinds = [(e["kind"], e["state"]) for e in s.events("a")]
+    assert kinds == [("created", "RUNNING"), ("state", "STOPPED")]
+    assert s.get("a").spec.name == "a"
+
+
+def test_remove_deletes_the_row_and_keeps_history():
+    s = Store()
+    s.save(inst())
+    s.remove("a", "local")
+    assert s.get("a") is None
+    assert s.events("a")[-1]["kind"] == "deleted"
+
+
+def test_lock_refuses_a_live_holder_in_another_process():
+    s = Store()
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        from orchestrator.store import locks
+        import socket, time
+        with s.engine.begin() as c:
+            c.execute(locks.insert().values(key="k", holder=f"{socket.gethostname()}:{holder.pid}",
+                                            acquired_at=time.time(), expires_at=time.time() + 60))
+        with pytest.raises(BusyError, match=f"pid {holder.pid}"):
+            with s.lock("k", what="`nbctl up a`"):
+                pass
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_lock_of_a_dead_process_is_taken_over():
+    s = Store()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    from orchestrator.store import locks
+    import socket, time
+    with s.engine.begin() as c:
+        c.execute(locks.insert().values(key="k", holder=f"{socket.gethostname()}:{dead.pid}",
+                                        acquired_at=time.time(), expires_at=time.time() + 60))
+    with s.lock("k"):
+        pass
+
+
+def test_lock_is_released_after_use():
+    s = Store()
+    with s.lock("k"):
+        pass
+    with s.lock("k"):
+        pass
