@@ -269,6 +269,9 @@ def gpus(provider, gpu, spot, fmt):
     emit(rows, fmt, columns=cols, rows=rows)
 
 
+from . import cli_policies  # noqa: E402,F401  (registers schedule, scheduler, idle, cost)
+
+
 def _error_line(e: BaseException) -> str:
     msg = " ".join(str(e).split()) or type(e).__name__
     return f"nbctl: error: {msg}"

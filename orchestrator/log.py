@@ -2,25 +2,25 @@
 from __future__ import annotations
 
 import logging
+import os
 
-_configured = False
+_handler: logging.FileHandler | None = None
 
 
-def get(name: str = "nbctl") -> logging.Logger:
-    """The logger, writing to <data dir>/nbctl.log (0600) once first used."""
-    global _configured
+def get() -> logging.Logger:
+    """The logger, writing to <data dir>/nbctl.log (mode 0600)."""
+    global _handler
+    from .config import data_dir
+
     logger = logging.getLogger("nbctl")
-    if not _configured:
-        import os
-
-        from .config import data_dir
-        path = data_dir() / "nbctl.log"
-        fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
-        os.close(fd)
-        handler = logging.FileHandler(path, encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(process)d %(message)s"))
-        logger.addHandler(handler)
+    path = str(data_dir() / "nbctl.log")
+    if _handler is None or _handler.baseFilename != os.path.abspath(path):
+        if _handler is not None:  # the data dir changed (NBCTL_HOME): follow it
+            logger.removeHandler(_handler)
+            _handler.close()
+        os.close(os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600))
+        _handler = logging.FileHandler(path, encoding="utf-8")
+        _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(process)d %(message)s"))
+        logger.addHandler(_handler)
         logger.setLevel(logging.INFO)
-        logger.propagate = False
-        _configured = True
-    return logger if name == "nbctl" else logger.getChild(name)
+    return logger

@@ -135,6 +135,9 @@ def _holder() -> str:
 class Store:
     def __init__(self, url: str | None = None):
         self.url = url or default_url()
+        if self.url.startswith(("postgresql://", "postgres://")):
+            # psycopg 3 (the `postgres` extra), whatever SQLAlchemy's default driver is.
+            self.url = "postgresql+psycopg://" + self.url.split("://", 1)[1]
         is_sqlite = self.url.startswith("sqlite")
         if is_sqlite:
             _prepare_sqlite_file(self.url)  # SQLite gives its journal the database's mode
@@ -208,7 +211,10 @@ class Store:
             if old is None:
                 conn.execute(insert(instances).values(name=inst.name, created_at=now,
                                                       state_since=now, **values))
-                self._event(conn, inst.name, inst.provider, "created", inst.state.value, inst.detail)
+                # What `cost` needs to price it even after it is deleted; nothing secret.
+                machine = json.dumps({"gpu": inst.gpu, "gpu_count": inst.gpu_count,
+                                      "preemptible": inst.preemptible})
+                self._event(conn, inst.name, inst.provider, "created", inst.state.value, machine)
             else:
                 if old[0] != inst.state.value:
                     values["state_since"] = now

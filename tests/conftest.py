@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,39 @@ def run_nbctl(*args: str, env: dict | None = None, timeout: float = 180,
 @pytest.fixture
 def nbctl():
     return run_nbctl
+
+
+# -- state stores for shared-store tests: SQLite always, PostgreSQL when available --------
+PG_URL = os.environ.get("NBCTL_TEST_POSTGRES_URL")
+
+
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path}/shared.db"
+
+
+def postgres_url():
+    """A fresh database on the test server; yields its URL and drops it afterwards."""
+    if not PG_URL:
+        pytest.skip("no PostgreSQL server: set NBCTL_TEST_POSTGRES_URL (.ci/run installs and "
+                    "starts Debian's postgresql)")
+    from sqlalchemy import create_engine, text
+    name = f"nbctl_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://"),
+                          isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    base = PG_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path)
+    else:
+        yield from postgres_url()

@@ -1,0 +1,156 @@
+"""CLI commands for auto-shutdown and cost: schedule, scheduler, idle, cost."""
+from __future__ import annotations
+
+import time
+
+import click
+
+from .cli import OUTPUT, _provider, _provider_for, _seconds, _store, cli
+from .errors import UserError
+
+
+@cli.group()
+def schedule() -> None:
+    """Cron schedules that stop and start a machine (5-field cron, IANA time zone)."""
+
+
+@schedule.command(name="set")
+@click.argument("name")
+@click.option("--stop", "stop_cron", default=None, help='Cron for stopping, e.g. "0 19 * * 1-5".')
+@click.option("--start", "start_cron", default=None, help='Cron for starting, e.g. "0 8 * * 1-5".')
+@click.option("--tz", default=None, help="IANA time zone, e.g. Europe/Berlin.")
+@OUTPUT
+def schedule_set(name, stop_cron, start_cron, tz, fmt):
+    """Install or replace NAME's schedule (natively where the cloud has a scheduler)."""
+    from .output import emit
+    from .schedule import apply_schedule, make_schedule, remove_schedule
+    sched = make_schedule(stop_cron, start_cron, tz)
+    if sched is None:
+        raise UserError("give --stop and/or --start with a cron, and --tz")
+    store = _store()
+    prov = _provider_for(store, name)
+    from .schedule import check_schedule
+    check_schedule(prov, sched)
+    remove_schedule(prov, name, store)
+    engine = apply_schedule(prov, name, sched, store)
+    emit({"name": name, "engine": engine, **sched.to_dict()}, fmt,
+         text=f"{name}: schedule set, run by {_engine_words(engine, prov.name)}")
+
+
+def _engine_words(engine: str, provider: str) -> str:
+    if engine == "native":
+        return f"{provider}'s own scheduler (works with this computer off)"
+    return "`nbctl scheduler` (keep one running: see README)"
+
+
+@schedule.command(name="show")
+@click.argument("name")
+@click.option("--count", default=5, show_default=True, type=click.IntRange(1, 100))
+@OUTPUT
+def schedule_show(name, count, fmt):
+    """Show NAME's schedule, which engine runs it, and its next fire instants."""
+    from .output import emit, table
+    from .schedule import next_fires
+    from .spec import Schedule
+    store = _store()
+    row = store.get_schedule(name)
+    if row is None:
+        raise UserError(f"{name} has no schedule: add one with `nbctl schedule set {name} "
+                        f"--stop CRON --tz ZONE`")
+    sched = Schedule(tz=row["tz"], stop=row["stop_cron"], start=row["start_cron"])
+    fires = next_fires(sched, count)
+    data = {"name": name, "engine": row["engine"], **sched.to_dict(), "next": fires}
+    head = (f"{name}: stop {sched.stop or '-'}, start {sched.start or '-'} ({sched.tz}); "
+            f"run by {_engine_words(row['engine'], row['provider'])}\n")
+    emit(data, fmt, text=head + table([("action", "ACTION"), ("local", sched.tz.upper()),
+                                       ("utc", "UTC")], fires))
+
+
+@schedule.command(name="clear")
+@click.argument("name")
+@OUTPUT
+def schedule_clear(name, fmt):
+    """Remove NAME's schedule (from the cloud's scheduler too)."""
+    from .output import emit
+    from .schedule import remove_schedule
+    store = _store()
+    removed = remove_schedule(_provider_for(store, name), name, store)
+    emit({"name": name, "removed": removed}, fmt,
+         text=f"{name}: schedule {'removed' if removed else 'was not set'}")
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Run what is due now and exit (for cron/systemd).")
+@click.option("--grace", default="15m", show_default=True,
+              help="Catch up a missed fire no older than this.")
+@click.option("--interval", default="60s", show_default=True,
+              help="Re-read the store at least this often.")
+@OUTPUT
+def scheduler(once, grace, interval, fmt):
+    """Run the schedules that no cloud runs (local, Paperspace, Workbench)."""
+    from .output import emit
+    from .scheduler import run_once, serve
+    grace_s, interval_s = _seconds(grace, "--grace"), _seconds(interval, "--interval")
+    store = _store()
+    providers: dict = {}
+
+    def provider_for(name: str):
+        if name not in providers:
+            providers[name] = _provider(name)
+        return providers[name]
+
+    def report(f) -> None:
+        emit(f.__dict__, fmt, text=f"{time.strftime('%H:%M:%S')} {f.name}: {f.action} "
+                                   f"{'done' if f.ok else 'not done: ' + f.detail}")
+
+    if once:
+        fired = run_once(store, provider_for, grace=grace_s)
+        if fmt == "json":
+            emit([f.__dict__ for f in fired], fmt)
+        else:
+            for f in fired:
+                report(f)
+        return
+    serve(store, provider_for, interval=interval_s, grace=grace_s, report=report)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--timeout", "timeout", default=None, help="Stop after this long idle, e.g. 45m.")
+@click.option("--off", is_flag=True, help="Turn idle shutdown off.")
+@OUTPUT
+def idle(name, timeout, off, fmt):
+    """Change NAME's idle shutdown (busy kernels, terminals, GPU use and jobs keep it up)."""
+    from .output import emit
+    from .provider import Capability
+    from .spec import format_duration, parse_duration
+    if off == bool(timeout):
+        raise UserError("give either --timeout DURATION or --off")
+    seconds = None if off else parse_duration(timeout, what="--timeout")
+    store = _store()
+    prov = _provider_for(store, name)
+    prov.require(Capability.NATIVE_IDLE_SHUTDOWN)
+    prov.set_idle_shutdown(name, seconds)
+    store.record_event(name, "idle-policy", provider=prov.name,
+                       detail=f"idle timeout {format_duration(seconds) if seconds else 'off'}")
+    emit({"name": name, "idle_timeout": seconds}, fmt,
+         text=f"{name}: idle shutdown {'off' if off else 'after ' + format_duration(seconds)}")
+
+
+@cli.command()
+@click.option("--since", default="30d", show_default=True, help="Window, e.g. 7d or 12h.")
+@OUTPUT
+def cost(since, fmt):
+    """Estimate hours and money per instance, and what schedules and idle stops saved."""
+    from .cost import summarize
+    from .output import emit
+    window = _seconds(since, "--since")
+    store = _store()
+    start = time.time() - window
+    specs = {r.instance.name: r.spec.to_dict() for r in store.all() if r.spec}
+    rows = summarize(store.events(since=0.0), specs, since=start)
+    rows = [r for r in rows if r["hours"] or r["saved_hours_schedule"] or r["saved_hours_idle"]]
+    cols = [("name", "NAME"), ("provider", "PROVIDER"), ("hours", "HOURS"), ("hourly", "$/H"),
+            ("cost", "COST $"), ("saved_hours_schedule", "SAVED H (SCHEDULE)"),
+            ("saved_hours_idle", "SAVED H (IDLE)"), ("saved", "SAVED $")]
+    emit(rows, fmt, columns=cols, rows=rows)

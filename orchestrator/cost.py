@@ -1,0 +1,96 @@
+"""`nbctl cost`: hours and money per instance from the store's history and the catalog.
+
+Billed time is the time spent PROVISIONING, RUNNING or STOPPING as nbctl observed it. Time
+saved is the time an instance spent stopped after a stop that a schedule or the idle rule made,
+until the next start (or until now): hours it would otherwise have run.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+from .catalog import load_catalog
+from .errors import UserError
+
+BILLED = {"PENDING", "PROVISIONING", "RUNNING", "STOPPING"}
+
+
+def _reason(event: dict) -> str | None:
+    detail = (event.get("detail") or "").lower()
+    if event["kind"] == "stop" and detail.startswith("schedule"):
+        return "schedule"
+    if "idle" in detail and (event["kind"] == "stop" or event.get("state") == "STOPPED"):
+        return "idle"
+    return None
+
+
+def hourly_price(provider: str, gpu: str | None, count: int, spot: bool) -> float | None:
+    if not gpu or gpu == "none" or provider == "local":
+        return 0.0
+    try:
+        offer = load_catalog().cheapest(provider, gpu, count, spot)
+    except UserError:
+        return None
+    return offer.hourly(spot)
+
+
+def _machine(evs: list[dict]) -> dict:
+    for e in evs:
+        if e["kind"] == "created" and e.get("detail"):
+            try:
+                return json.loads(e["detail"])
+            except ValueError:
+                pass
+    return {}
+
+
+def summarize(events: list[dict], specs: dict[str, dict], since: float,
+              now: float | None = None) -> list[dict]:
+    """One row per instance seen in the window."""
+    now = time.time() if now is None else now
+    by_name: dict[str, list[dict]] = {}
+    for e in sorted(events, key=lambda e: (e["at"], e.get("id") or 0)):
+        by_name.setdefault(e["name"], []).append(e)
+    rows = []
+    for name, evs in sorted(by_name.items()):
+        state, state_at = None, since
+        saving, saving_at = None, since
+        billed = saved_schedule = saved_idle = 0.0
+        provider = next((e["provider"] for e in evs if e.get("provider")), None)
+        for e in evs:
+            at = max(e["at"], since)
+            reason = _reason(e)
+            if reason:
+                saving, saving_at = reason, at
+            if e["kind"] in ("created", "state", "deleted") and e.get("state"):
+                if state in BILLED:
+                    billed += at - state_at
+                if saving and state == "STOPPED" and e["state"] != "STOPPED":
+                    if saving == "schedule":
+                        saved_schedule += at - saving_at
+                    else:
+                        saved_idle += at - saving_at
+                    saving = None
+                state, state_at = e["state"], at
+                if state == "STOPPED" and saving:
+                    saving_at = max(saving_at, at)
+        if state in BILLED:
+            billed += now - state_at
+        if saving and state == "STOPPED":
+            if saving == "schedule":
+                saved_schedule += now - saving_at
+            else:
+                saved_idle += now - saving_at
+        spec = specs.get(name) or _machine(evs)
+        price = hourly_price(provider or spec.get("provider", ""), spec.get("gpu"),
+                             spec.get("gpu_count", 0), bool(spec.get("preemptible")))
+        hours = billed / 3600
+        saved_h = (saved_schedule + saved_idle) / 3600
+        rows.append({
+            "name": name, "provider": provider, "hours": round(hours, 3),
+            "hourly": price, "cost": None if price is None else round(hours * price, 2),
+            "saved_hours_schedule": round(saved_schedule / 3600, 3),
+            "saved_hours_idle": round(saved_idle / 3600, 3),
+            "saved": None if price is None else round(saved_h * price, 2),
+        })
+    return rows
