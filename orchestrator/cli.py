@@ -269,7 +269,7 @@ def gpus(provider, gpu, spot, fmt):
     emit(rows, fmt, columns=cols, rows=rows)
 
 
-from . import cli_policies  # noqa: E402,F401  (registers schedule, scheduler, idle, cost)
+from . import cli_jobs, cli_policies  # noqa: E402,F401  (register their commands)
 
 
 def _error_line(e: BaseException) -> str:

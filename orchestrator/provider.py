@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, ClassVar
 from .errors import CapabilityError, UserError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .jobs import JobSpec
     from .spec import InstanceSpec, Schedule
 
 LABEL_NAME = "nbctl-name"
@@ -53,6 +54,7 @@ class Capability(str, Enum):
     PREEMPTION_NOTICE = "preemption-notice"
     NOTEBOOK_URL = "notebook-url"
     GPU = "gpu"
+    JOBS = "jobs"
 
 
 @dataclass(frozen=True)
@@ -223,6 +225,18 @@ class Provider:
     def preemptions(self, since: datetime) -> list[Preemption]:
         """Instances the cloud preempted since then, from the cloud's own record."""
         return []
+
+    def run_job(self, name: str, job: "JobSpec", restart: int) -> None:
+        """Start attempt `restart` of the job on the running instance, through
+        `python -m orchestrator.jobwrap` (which reports to job.status_url). Return at once.
+        Starting the same run_id and restart twice must not run it twice."""
+        self.require(Capability.JOBS)
+        raise NotImplementedError
+
+    def cancel_job(self, name: str, run_id: str) -> None:
+        """Stop the job's command on the instance. If it is not running, return silently."""
+        self.require(Capability.JOBS)
+        raise NotImplementedError
 
     def notebook_url(self, name: str) -> str:
         """How a person opens the notebook (may include a token: never store or log it)."""

@@ -26,7 +26,7 @@ from .errors import BusyError
 from .provider import Instance, State
 from .spec import InstanceSpec, Schedule
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 metadata = MetaData()
 
 meta = Table("meta", metadata,
@@ -86,9 +86,28 @@ schedules = Table(
     Column("last_start_at", Float),
 )
 
+jobs = Table(
+    "jobs", metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("instance", String(128), nullable=False, index=True),
+    Column("provider", String(32), nullable=False),
+    Column("state", String(16), nullable=False),  # see orchestrator.jobs.JobState
+    Column("spec_json", Text, nullable=False),     # JobSpec: command, checkpoint URL, limits
+    Column("restarts", Integer, nullable=False, default=0),
+    Column("preemptions", Integer, nullable=False, default=0),
+    Column("exit_code", Integer),
+    Column("detail", Text),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("started_at", Float),                   # when the current attempt was started
+    Column("lease_holder", String(200)),           # the controller working on it now
+    Column("lease_until", Float),
+)
+
 # Migrations from version N-1 to N, in order. Each takes a connection inside a transaction.
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: lambda conn: metadata.create_all(conn, tables=[meta, instances, events, locks, schedules]),
+    2: lambda conn: metadata.create_all(conn, tables=[jobs]),
 }
 
 

@@ -95,3 +95,20 @@ def test_lock_is_released_after_use():
         pass
     with s.lock("k"):
         pass
+
+
+def test_a_version_1_store_is_migrated_in_place(tmp_path):
+    from sqlalchemy import inspect
+
+    from orchestrator import store as store_mod
+    url = f"sqlite:///{tmp_path}/old.db"
+    engine = create_engine(url)
+    with engine.begin() as c:  # what nbctl with schema 1 left behind, with one instance
+        store_mod.MIGRATIONS[1](c)
+        c.execute(store_mod.meta.insert().values(key="schema_version", value="1"))
+    engine.dispose()
+    Store(url).save(inst("kept"))
+    s = Store(url)
+    assert s.schema_version() == SCHEMA_VERSION >= 2
+    assert "jobs" in inspect(s.engine).get_table_names()
+    assert s.get("kept") is not None

@@ -33,7 +33,7 @@ class LocalProvider(Provider):
     name = "local"
     capabilities = frozenset({Capability.STOP_START, Capability.NATIVE_IDLE_SHUTDOWN,
                               Capability.NOTEBOOK_URL, Capability.SPOT,
-                              Capability.PREEMPTION_NOTICE, Capability.GPU})
+                              Capability.PREEMPTION_NOTICE, Capability.GPU, Capability.JOBS})
     unsupported = {
         Capability.NATIVE_SCHEDULE: "the local provider has no scheduler of its own; "
                                     "`nbctl scheduler` runs its schedules",
@@ -206,6 +206,16 @@ class LocalProvider(Provider):
         if meta is None:
             raise UserError(f"no local instance named {name!r}: see `nbctl list`")
         process.preempt(self._dir(name), meta.get("pid"), notice_seconds)
+
+    def run_job(self, name: str, job, restart: int) -> None:
+        meta = self._meta(name)
+        if meta is None or not process.alive(meta.get("pid"), self._dir(name)):
+            raise UserError(f"local instance {name!r} is not running: `nbctl start {name}` first")
+        process.start_job(self._dir(name), job, restart, gpus=meta.get("cuda_visible_devices"))
+
+    def cancel_job(self, name: str, run_id: str) -> None:
+        if self._meta(name) is not None:
+            process.stop_job(self._dir(name), run_id)
 
     def notebook_url(self, name: str) -> str:
         meta = self._meta(name)

@@ -208,13 +208,87 @@ def start_preempter(d: Path, server_pid: int, window: tuple[float, float, float]
 
 
 def preempt(d: Path, server_pid: int | None, notice_seconds: float) -> None:
-    """Announce a preemption, wait out the notice, then take the machine away."""
+    """Announce a preemption, wait out the notice, then take the machine away.
+
+    As on a cloud, running jobs get SIGTERM with the notice (the agent's job on a real
+    machine) and everything still running when the notice ends is killed outright."""
     now = time.time()
     notice = d / "preemption-notice"
     notice.write_text(json.dumps({"at": now, "deadline": now + notice_seconds}))
+    jobs = job_pids(d)
+    if notice_seconds > 0:
+        for pid in jobs:
+            _signal_group(pid, signal.SIGTERM)
     deadline = time.monotonic() + notice_seconds
-    while time.monotonic() < deadline and alive(server_pid, d):
+    while time.monotonic() < deadline and (alive(server_pid, d) or any(_pid_alive(p) for p in jobs)):
         time.sleep(0.05)
-    if alive(server_pid, d):
-        _signal_group(server_pid, signal.SIGKILL)
+    for pid in set(jobs + job_pids(d)) | ({server_pid} if alive(server_pid, d) else set()):
+        _signal_group(pid, signal.SIGKILL)
     (d / "preempted.json").write_text(json.dumps({"at": time.time()}))
+
+
+def job_pids(d: Path) -> list[int]:
+    """Process groups of the live job attempts on this instance (wrapper and command)."""
+    pids = []
+    for f in (d / "jobs").glob("*.pid"):
+        try:
+            pid = int(f.read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if _pid_alive(pid):
+            pids.append(pid)
+    return pids
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def start_job(d: Path, job, restart: int, gpus: str | None) -> None:
+    """Start one attempt through the job wrapper, detached; once per (run_id, restart)."""
+    jobs = d / "jobs"
+    jobs.mkdir(exist_ok=True)
+    marker = jobs / f"{job.run_id}.{restart}.started"
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        return  # this attempt was started already
+    workdir = job.workdir or str(d / "work")
+    if job.git_url:
+        src = jobs / job.run_id / "src"
+        if not src.exists():
+            subprocess.run(["git", "clone", "--quiet", job.git_url, str(src)], check=True,
+                           capture_output=True, timeout=600)
+        workdir = str(src)
+    env = dict(os.environ, NBCTL_CHECKPOINT_URL=job.checkpoint_url)
+    env["CUDA_VISIBLE_DEVICES"] = gpus if gpus is not None else ""
+    pidfile = jobs / f"{job.run_id}.pid"
+    cmd = [sys.executable, "-m", "orchestrator.jobwrap", "--status-url", job.status_url,
+           "--run-id", job.run_id, "--restart", str(restart), "--log",
+           str(jobs / f"{job.run_id}.{restart}.log"), "--", *job.command]
+    proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    pidfile.write_text(str(proc.pid))  # the wrapper's group: SIGTERM reaches the command
+
+
+def stop_job(d: Path, run_id: str) -> None:
+    pidfile = d / "jobs" / f"{run_id}.pid"
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return
+    if _pid_alive(pid):
+        _signal_group(pid, signal.SIGTERM)

@@ -1,0 +1,175 @@
+"""CLI commands for preemptible jobs: run, jobs (list/status/logs/cancel), controller."""
+from __future__ import annotations
+
+import sys
+import time
+
+import click
+
+from .cli import OUTPUT, _provider, _seconds, _store, cli
+from .errors import UserError
+
+JOB_COLUMNS = [("run_id", "RUN ID"), ("instance", "INSTANCE"), ("provider", "PROVIDER"),
+               ("state", "STATE"), ("restarts", "RESTARTS"), ("preemptions", "PREEMPTIONS"),
+               ("detail", "DETAIL")]
+
+
+@cli.command(context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.option("--provider", "-p", default=None, help="local (default), gcp, aws, paperspace.")
+@click.option("--gpu", "-g", default=None, help="GPU[:COUNT], e.g. t4.")
+@click.option("--preemptible", "--spot", is_flag=True, help="Use a spot/preemptible machine.")
+@click.option("--region", default=None)
+@click.option("--zone", "zones", multiple=True, help="Zones allowed, in order of preference.")
+@click.option("--checkpoint-url", required=True,
+              help="Where checkpoints go: a path, s3://bucket/prefix or gs://bucket/prefix.")
+@click.option("--max-restarts", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Restarts allowed after preemptions (and failures, with --restart-on-failure).")
+@click.option("--restart-on-failure", is_flag=True, help="Also restart when the command fails.")
+@click.option("--workdir", type=click.Path(file_okay=False), default=None,
+              help="Directory to run in (default: the current one).")
+@click.option("--git", "git_url", default=None, help="Clone this repository and run in it.")
+@click.option("--follow", "-f", is_flag=True, help="Watch the job and recover it until it ends.")
+@OUTPUT
+def run(name, command, provider, gpu, preemptible, region, zones, checkpoint_url, max_restarts,
+        restart_on_failure, workdir, git_url, follow, fmt):
+    """Run COMMAND on machine NAME as a job that survives preemption.
+
+    \b
+    nbctl run train1 --gpu t4 --preemptible --checkpoint-url gs://b/run1 -- python train.py
+    """
+    import os
+
+    from .checkpoint import check_url
+    from .config import load_config, owner
+    from .plan import build_spec, split_zones
+    from .provider import Capability
+    from .registry import check_sdk
+    command = list(command[1:] if command[:1] == ("--",) else command)
+    if not command:
+        raise UserError("no command to run: put it after --, e.g. "
+                        "`nbctl run NAME --checkpoint-url DIR -- python train.py`")
+    if workdir and git_url:
+        raise UserError("use --workdir or --git, not both")
+    provider_name = provider or load_config().get("default_provider") or "local"
+    prov = _provider(provider_name, need_sdk=False)
+    prov.require(Capability.JOBS)
+    spec = build_spec(prov, name, gpu=gpu, preemptible=preemptible, region=region,
+                      zones=split_zones(zones), owner=owner())
+    check_url(checkpoint_url)
+    if not git_url:
+        workdir = os.path.abspath(workdir or os.getcwd())
+        if not os.path.isdir(workdir):
+            raise UserError(f"--workdir {workdir} is not a directory")
+    check_sdk(type(prov))
+    from . import jobs
+    from .output import Progress, emit
+    job_spec = jobs.JobSpec(run_id=jobs.new_run_id(name), instance=spec, command=command,
+                            checkpoint_url=checkpoint_url, max_restarts=max_restarts,
+                            restart_on_failure=restart_on_failure, workdir=workdir,
+                            git_url=git_url)
+    store = _store()
+    progress = Progress(fmt)
+    try:
+        job = jobs.submit(prov, job_spec, store, progress=progress)
+    finally:
+        progress.done()
+    if follow:
+        job = _follow(store, job, prov, fmt)
+    emit(job.to_dict(), fmt, text=f"{job.spec.run_id}: {job.state.value}"
+                                  + (f" ({job.detail})" if job.detail else ""))
+    if follow and job.state.value != "SUCCEEDED":
+        sys.exit(1)
+
+
+def _follow(store, job, prov, fmt, interval: float = 1.0):
+    from . import jobs
+    last = None
+    while not job.state.final:
+        job = jobs.step(store, job, prov)
+        line = f"{job.state.value} restarts={job.restarts} preemptions={job.preemptions}"
+        if line != last and fmt != "json":
+            click.echo(f"{time.strftime('%H:%M:%S')} {job.spec.run_id}: {line}", err=True)
+            last = line
+        if not job.state.final:
+            time.sleep(interval)
+    return job
+
+
+@cli.group(name="jobs")
+def jobs_group() -> None:
+    """Inspect and cancel jobs started with `nbctl run`."""
+
+
+@jobs_group.command(name="list")
+@click.option("--all", "show_all", is_flag=True, help="Include finished jobs.")
+@OUTPUT
+def jobs_list(show_all, fmt):
+    """List jobs."""
+    from . import jobs
+    from .output import emit
+    rows = [j.to_dict() for j in jobs.all_jobs(_store(), active_only=not show_all)]
+    emit(rows, fmt, columns=JOB_COLUMNS, rows=rows)
+
+
+@jobs_group.command(name="status")
+@click.argument("run_id")
+@OUTPUT
+def jobs_status(run_id, fmt):
+    """Show one job."""
+    from . import jobs
+    from .output import emit
+    d = jobs.get(_store(), run_id).to_dict()
+    emit(d, fmt, text="\n".join(f"{k}: {v if v not in (None, '') else '-'}" for k, v in d.items()))
+
+
+@jobs_group.command(name="logs")
+@click.argument("run_id")
+@click.option("--attempt", type=click.IntRange(min=0), default=None,
+              help="Which attempt (0 = first); default: all.")
+def jobs_logs(run_id, attempt):
+    """Print the job's output, attempt by attempt."""
+    from . import jobs
+    job = jobs.get(_store(), run_id)
+    attempts = [attempt] if attempt is not None else range(job.restarts + 1)
+    for n in attempts:
+        text = jobs.read_log(job.spec, n)
+        click.echo(f"--- attempt {n} ---")
+        click.echo(text if text is not None else "(no output yet)")
+
+
+@jobs_group.command(name="cancel")
+@click.argument("run_id")
+@OUTPUT
+def jobs_cancel(run_id, fmt):
+    """Stop the job's command (the machine stays up)."""
+    from . import jobs
+    from .output import emit
+    store = _store()
+    job = jobs.get(store, run_id)
+    jobs.cancel(store, job, _provider(job.spec.instance.provider))
+    emit({"run_id": run_id, "state": "CANCELLED"}, fmt, text=f"{run_id}: CANCELLED")
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="One pass over every active job, then exit.")
+@click.option("--interval", default="2s", show_default=True, help="Time between passes.")
+def controller(once, interval):
+    """Watch every active job and recover preempted ones (safe to run several)."""
+    from . import jobs
+    every = _seconds(interval, "--interval")
+    store = _store()
+    providers: dict = {}
+    while True:
+        for job in jobs.all_jobs(store, active_only=True):
+            pname = job.spec.instance.provider
+            if pname not in providers:
+                providers[pname] = _provider(pname)
+            after = jobs.step(store, job, providers[pname])
+            if after.state != job.state or after.restarts != job.restarts:
+                click.echo(f"{time.strftime('%H:%M:%S')} {job.spec.run_id}: {after.state.value}"
+                           f" restarts={after.restarts}", err=True)
+        if once:
+            return
+        time.sleep(every)

@@ -1,0 +1,268 @@
+"""Preemptible jobs: start, watch, detect preemption, re-provision, resume.
+
+A job is a command run on an nbctl machine with NBCTL_CHECKPOINT_URL, NBCTL_RUN_ID and
+NBCTL_RESTART in its environment. Each attempt reports through `<checkpoint>/_nbctl/` (see
+jobwrap), so watching a job is the same on every cloud. A controller pass, for each job it
+holds the lease of, asks the provider about the machine (the cloud's own record says
+PREEMPTED) and the job's status file, and then: records success, restarts after a preemption
+(start the same machine, else fail over to the next allowed zone after cleaning up), or
+records failure. Several controllers may share one store: a job is worked on only under a
+lease, and each restart is claimed with a compare-and-set on the restart count.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+
+from sqlalchemy import insert, or_, select, update
+
+from . import log
+from .errors import CapacityError, NbctlError, UserError
+from .provider import Capability, Provider, State
+from .spec import InstanceSpec
+from .store import Store, jobs
+
+EXIT_PREEMPTED = 85  # the checkpoint helper's "preempted, resume me"
+LEASE_SECONDS = 60.0
+STARTUP_GRACE = 120.0  # an attempt with no status file after this long never started
+NOTICE_WAIT = 180.0  # after a job exits on a notice, how long to wait for the machine to go
+
+
+class JobState(str, Enum):
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    RECOVERING = "RECOVERING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def final(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+
+@dataclass
+class JobSpec:
+    run_id: str
+    instance: InstanceSpec
+    command: list[str]
+    checkpoint_url: str
+    max_restarts: int = 3
+    restart_on_failure: bool = False
+    workdir: str | None = None
+    git_url: str | None = None
+
+    @property
+    def status_url(self) -> str:
+        return f"{self.checkpoint_url.rstrip('/')}/_nbctl/{self.run_id}"
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d["instance"] = self.instance.to_dict()
+        return json.dumps(d, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "JobSpec":
+        d = json.loads(text)
+        d["instance"] = InstanceSpec.from_dict(d["instance"])
+        return cls(**d)
+
+
+@dataclass
+class Job:
+    spec: JobSpec
+    state: JobState
+    restarts: int
+    preemptions: int
+    exit_code: int | None
+    detail: str | None
+    created_at: float
+    updated_at: float
+    started_at: float | None
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"run_id": self.spec.run_id, "instance": self.spec.instance.name,
+                "provider": self.spec.instance.provider, "state": self.state.value,
+                "restarts": self.restarts, "preemptions": self.preemptions,
+                "exit_code": self.exit_code, "detail": self.detail,
+                "command": self.spec.command, "checkpoint_url": self.spec.checkpoint_url,
+                "created_at": self.created_at, "updated_at": self.updated_at}
+
+
+def new_run_id(name: str) -> str:
+    return f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+def _holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _job(row) -> Job:
+    return Job(JobSpec.from_json(row["spec_json"]), JobState(row["state"]), row["restarts"],
+               row["preemptions"], row["exit_code"], row["detail"], row["created_at"],
+               row["updated_at"], row["started_at"])
+
+
+def get(store: Store, run_id: str) -> Job:
+    with store.engine.connect() as conn:
+        row = conn.execute(select(jobs).where(jobs.c.run_id == run_id)).mappings().first()
+    if row is None:
+        raise UserError(f"no job {run_id!r}: see `nbctl jobs list`")
+    return _job(row)
+
+
+def all_jobs(store: Store, active_only: bool = False) -> list[Job]:
+    q = select(jobs).order_by(jobs.c.created_at)
+    if active_only:
+        q = q.where(jobs.c.state.in_([s.value for s in JobState if not s.final]))
+    with store.engine.connect() as conn:
+        return [_job(r) for r in conn.execute(q).mappings()]
+
+
+def _set(store: Store, run_id: str, **values) -> None:
+    values["updated_at"] = time.time()
+    if "state" in values and isinstance(values["state"], JobState):
+        values["state"] = values["state"].value
+    with store.engine.begin() as conn:
+        conn.execute(update(jobs).where(jobs.c.run_id == run_id).values(**values))
+
+
+def submit(provider: Provider, spec: JobSpec, store: Store, progress=None) -> Job:
+    """Create (or reuse) the machine, record the job, start its first attempt."""
+    provider.require(Capability.JOBS)
+    from . import lifecycle
+    now = time.time()
+    with store.engine.begin() as conn:
+        conn.execute(insert(jobs).values(
+            run_id=spec.run_id, instance=spec.instance.name, provider=provider.name,
+            state=JobState.STARTING.value, spec_json=spec.to_json(), restarts=0, preemptions=0,
+            created_at=now, updated_at=now))
+    try:
+        lifecycle.up(provider, spec.instance, store=store, wait=True,
+                     **({"progress": progress} if progress else {}))
+        _start_attempt(provider, spec, 0, store)
+    except NbctlError as e:
+        _set(store, spec.run_id, state=JobState.FAILED, detail=f"could not start: {e.message}")
+        raise
+    return get(store, spec.run_id)
+
+
+def _start_attempt(provider: Provider, spec: JobSpec, restart: int, store: Store) -> None:
+    provider.run_job(spec.instance.name, spec, restart)
+    _set(store, spec.run_id, state=JobState.RUNNING, started_at=time.time())
+    log.get().info("job %s: attempt %d started on %s", spec.run_id, restart, spec.instance.name)
+
+
+def read_status(spec: JobSpec, restart: int) -> dict | None:
+    import fsspec
+    fs, path = fsspec.core.url_to_fs(f"{spec.status_url}/status-{restart}.json")
+    try:
+        return json.loads(fs.cat_file(path))
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def read_log(spec: JobSpec, restart: int) -> str | None:
+    import fsspec
+    fs, path = fsspec.core.url_to_fs(f"{spec.status_url}/log-{restart}.txt")
+    try:
+        return fs.cat_file(path).decode(errors="replace")
+    except FileNotFoundError:
+        return None
+
+
+def _lease(store: Store, run_id: str, holder: str, now: float) -> bool:
+    with store.engine.begin() as conn:
+        res = conn.execute(update(jobs).where(
+            jobs.c.run_id == run_id,
+            or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now, jobs.c.lease_holder == holder),
+        ).values(lease_holder=holder, lease_until=now + LEASE_SECONDS))
+        return res.rowcount == 1
+
+
+def _claim_restart(store: Store, job: Job, preempted: bool) -> bool:
+    """Compare-and-set on the restart count: one restart per interruption, across controllers."""
+    with store.engine.begin() as conn:
+        res = conn.execute(update(jobs).where(jobs.c.run_id == job.spec.run_id,
+                                              jobs.c.restarts == job.restarts).values(
+            restarts=job.restarts + 1, preemptions=job.preemptions + int(preempted),
+            state=JobState.RECOVERING.value, updated_at=time.time()))
+        return res.rowcount == 1
+
+
+def step(store: Store, job: Job, provider: Provider, holder: str | None = None) -> Job:
+    """One controller pass over one job. Returns the job as it is afterwards."""
+    holder = holder or _holder()
+    now = time.time()
+    if job.state.final or not _lease(store, job.spec.run_id, holder, now):
+        return job
+    inst = provider.get(job.spec.instance.name)
+    state = inst.state if inst else State.DELETED
+    status = read_status(job.spec, job.restarts)
+    exited = status is not None and status.get("state") == "exited"
+    code = status.get("exit_code") if exited else None
+    if exited and code == 0:
+        _set(store, job.spec.run_id, state=JobState.SUCCEEDED, exit_code=0, detail=None)
+        log.get().info("job %s: succeeded after %d restart(s)", job.spec.run_id, job.restarts)
+    elif exited and (code == EXIT_PREEMPTED or code < 0) and state is State.RUNNING \
+            and now - status.get("ended_at", now) < NOTICE_WAIT:
+        # It left on a notice, or a signal killed it: if the machine is about to be taken,
+        # this was a preemption, not a failure. Wait for the cloud to say which.
+        pass
+    elif state is State.PREEMPTED or (exited and code == EXIT_PREEMPTED):
+        _recover(store, job, provider, preempted=True, why="preempted")
+    elif exited:
+        if job.spec.restart_on_failure:
+            _recover(store, job, provider, preempted=False, why=f"exited with code {code}")
+        else:
+            _set(store, job.spec.run_id, state=JobState.FAILED, exit_code=code,
+                 detail=f"the command exited with code {code}")
+    elif state in (State.STOPPED, State.DELETED, State.FAILED):
+        _set(store, job.spec.run_id, state=JobState.FAILED,
+             detail=f"the machine is {state.value}: the job was stopped with it")
+    elif status is None and job.started_at and now - job.started_at > STARTUP_GRACE:
+        _set(store, job.spec.run_id, state=JobState.FAILED, detail="the job never reported in")
+    return get(store, job.spec.run_id)
+
+
+def _recover(store: Store, job: Job, provider: Provider, *, preempted: bool, why: str) -> None:
+    if job.restarts >= job.spec.max_restarts:
+        _set(store, job.spec.run_id, state=JobState.FAILED,
+             detail=f"{why}; gave up after {job.restarts} restart(s) (--max-restarts "
+                    f"{job.spec.max_restarts})")
+        return
+    if not _claim_restart(store, job, preempted):
+        return  # another controller is on it
+    restart = job.restarts + 1
+    log.get().info("job %s: %s; restart %d", job.spec.run_id, why, restart)
+    try:
+        reprovision(provider, job.spec.instance, store)
+        _start_attempt(provider, job.spec, restart, store)
+    except NbctlError as e:
+        _set(store, job.spec.run_id, state=JobState.FAILED, detail=f"{why}; could not "
+             f"re-provision: {e.message}")
+
+
+def reprovision(provider: Provider, spec: InstanceSpec, store: Store) -> None:
+    """Bring the machine back: the same one first, else a fresh one in the next allowed zone."""
+    from . import lifecycle
+    try:
+        lifecycle.up(provider, spec, store=store, wait=True)
+        return
+    except CapacityError:
+        pass
+    lifecycle.down(provider, spec.name, store=store, wait=True)
+    lifecycle.up(provider, spec, store=store, wait=True)
+
+
+def cancel(store: Store, job: Job, provider: Provider) -> None:
+    if job.state.final:
+        return
+    provider.cancel_job(job.spec.instance.name, job.spec.run_id)
+    _set(store, job.spec.run_id, state=JobState.CANCELLED, detail="cancelled by the user")

@@ -1,0 +1,145 @@
+"""Jobs on the local provider: run, recover from preemption, fail honestly."""
+from __future__ import annotations
+
+import json
+import textwrap
+import threading
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+COUNTER = textwrap.dedent("""
+    import os, signal, sys, time
+    ck = os.environ["NBCTL_CHECKPOINT_URL"]
+    os.makedirs(ck, exist_ok=True)
+    p = os.path.join(ck, "step.txt")
+    step = int(open(p).read()) if os.path.exists(p) else 0
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+    with open(os.path.join(ck, "attempts.txt"), "a") as f:
+        f.write(f"{os.environ['NBCTL_RESTART']}:{step}\\n")
+    while step < int(sys.argv[1]):
+        time.sleep(0.1)
+        step += 1
+        open(p + ".tmp", "w").write(str(step)); os.replace(p + ".tmp", p)
+        if stop:
+            sys.exit(85)
+    sys.exit(int(sys.argv[2]) if len(sys.argv) > 2 else 0)
+""")
+
+
+@pytest.fixture
+def script(tmp_path):
+    path = tmp_path / "count.py"
+    path.write_text(COUNTER)
+    return path
+
+
+def run_job(nbctl, tmp_path, script, *extra, steps=10, code=0, env=None):
+    ck = tmp_path / "ck"
+    r = nbctl("run", "job1", "--checkpoint-url", str(ck), "--follow", "-o", "json", *extra,
+              "--", "python3", str(script), str(steps), str(code), env=env, timeout=300)
+    return r, ck
+
+
+def teardown_job(nbctl):
+    nbctl("down", "job1", "--yes")
+
+
+def test_a_job_runs_to_success_with_the_nbctl_environment(nbctl, tmp_path, script):
+    try:
+        r, ck = run_job(nbctl, tmp_path, script)
+        assert r.returncode == 0, r.stderr
+        job = json.loads(r.stdout)
+        assert job["state"] == "SUCCEEDED" and job["restarts"] == 0
+        assert (ck / "step.txt").read_text() == "10"
+        assert (ck / "attempts.txt").read_text() == "0:0\n"
+        logs = nbctl("jobs", "logs", job["run_id"])
+        assert logs.returncode == 0 and "attempt 0" in logs.stdout
+    finally:
+        teardown_job(nbctl)
+
+
+def test_a_preempted_job_resumes_from_its_checkpoint_and_finishes(nbctl, tmp_path, script):
+    env = {"NBCTL_LOCAL_PREEMPT_AFTER": "3s-4s", "NBCTL_LOCAL_PREEMPT_NOTICE": "1s"}
+    try:
+        r, ck = run_job(nbctl, tmp_path, script, "--preemptible", "--max-restarts", "20",
+                        steps=40, env=env)
+        assert r.returncode == 0, r.stderr
+        job = json.loads(r.stdout)
+        assert job["state"] == "SUCCEEDED" and job["preemptions"] >= 1
+        attempts = [tuple(map(int, ln.split(":"))) for ln in (ck / "attempts.txt").read_text().split()]
+        assert attempts[0] == (0, 0)
+        assert all(b[1] >= a[1] for a, b in zip(attempts, attempts[1:]))  # never went back
+        assert attempts[-1][1] > 0  # the last attempt resumed, it did not start over
+        assert (ck / "step.txt").read_text() == "40"
+    finally:
+        teardown_job(nbctl)
+
+
+def test_a_job_that_fails_by_itself_is_not_restarted(nbctl, tmp_path, script):
+    try:
+        r, ck = run_job(nbctl, tmp_path, script, steps=2, code=3)
+        assert r.returncode == 1
+        job = json.loads(r.stdout)
+        assert job["state"] == "FAILED" and job["exit_code"] == 3 and job["restarts"] == 0
+    finally:
+        teardown_job(nbctl)
+
+
+def test_restart_on_failure_is_bounded_by_max_restarts(nbctl, tmp_path, script):
+    try:
+        r, ck = run_job(nbctl, tmp_path, script, "--restart-on-failure", "--max-restarts", "2",
+                        steps=1, code=3)
+        job = json.loads(r.stdout)
+        assert job["state"] == "FAILED" and job["restarts"] == 2
+        assert len((ck / "attempts.txt").read_text().split()) == 3
+    finally:
+        teardown_job(nbctl)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--checkpoint-url", "/tmp/x"], "no command"),
+    (["--checkpoint-url", "/tmp/x", "--max-restarts", "-1", "--", "true"], "max-restarts"),
+    (["--checkpoint-url", "nosuchfs://bucket/x", "--", "true"], "nosuchfs"),
+    (["--", "true"], "checkpoint-url"),
+    (["--checkpoint-url", "/tmp/x", "--provider", "nope", "--", "true"], "unknown provider"),
+])
+def test_bad_job_input_is_one_line_exit_2_and_creates_nothing(nbctl, nbctl_home, args, needle):
+    r = nbctl("run", "job1", *args)
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and needle in r.stderr
+    assert not (nbctl_home / "data" / "local").exists() or not any((nbctl_home / "data" / "local").iterdir())
+    assert json.loads(nbctl("jobs", "list", "--all", "-o", "json").stdout) == []
+
+
+def test_two_controllers_restart_a_preempted_job_once(nbctl, tmp_path, script):
+    from orchestrator import jobs
+    from orchestrator.registry import get_provider
+    from orchestrator.store import Store
+    r = nbctl("run", "job1", "--preemptible", "--checkpoint-url", str(tmp_path / "ck"), "-o",
+              "json", "--", "python3", str(script), "600")
+    assert r.returncode == 0, r.stderr
+    run_id = json.loads(r.stdout)["run_id"]
+    try:
+        provider = get_provider("local")
+        provider.preempt("job1")
+        store = Store()
+        job = jobs.get(store, run_id)
+        barrier = threading.Barrier(3)
+
+        def controller(i):
+            barrier.wait()
+            jobs.step(Store(), job, get_provider("local"), holder=f"controller-{i}")
+
+        threads = [threading.Thread(target=controller, args=(i,)) for i in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        after = jobs.get(store, run_id)
+        assert after.restarts == 1 and after.preemptions == 1
+    finally:
+        nbctl("jobs", "cancel", run_id)
+        teardown_job(nbctl)
