@@ -106,8 +106,10 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path):
     with engine.begin() as c:  # what nbctl with schema 1 left behind, with one instance
         store_mod.MIGRATIONS[1](c)
         c.execute(store_mod.meta.insert().values(key="schema_version", value="1"))
+        c.execute(store_mod.instances.insert().values(
+            name="kept", provider="local", state="RUNNING", gpu_count=0, preemptible=False,
+            created_at=1.0, updated_at=1.0, state_since=1.0))
     engine.dispose()
-    Store(url).save(inst("kept"))
     s = Store(url)
     assert s.schema_version() == SCHEMA_VERSION >= 2
     assert "jobs" in inspect(s.engine).get_table_names()
