@@ -24,11 +24,12 @@ def _reason(event: dict) -> str | None:
     return None
 
 
-def hourly_price(provider: str, gpu: str | None, count: int, spot: bool) -> float | None:
+def hourly_price(provider: str, gpu: str | None, count: int, spot: bool,
+                 backend: str | None = None) -> float | None:
     if not gpu or gpu == "none" or provider == "local":
         return 0.0
     try:
-        offer = load_catalog().cheapest(provider, gpu, count, spot)
+        offer = load_catalog().cheapest(provider, gpu, count, spot, backend=backend)
     except UserError:
         return None
     return offer.hourly(spot)
@@ -81,16 +82,18 @@ def summarize(events: list[dict], specs: dict[str, dict], since: float,
                 saved_schedule += now - saving_at
             else:
                 saved_idle += now - saving_at
-        spec = specs.get(name) or _machine(evs)
+        machine = _machine(evs)
+        spec = specs.get(name) or machine
         price = hourly_price(provider or spec.get("provider", ""), spec.get("gpu"),
-                             spec.get("gpu_count", 0), bool(spec.get("preemptible")))
+                             spec.get("gpu_count", 0), bool(spec.get("preemptible")),
+                             machine.get("backend"))
         hours = billed / 3600
         saved_h = (saved_schedule + saved_idle) / 3600
         rows.append({
-            "name": name, "provider": provider, "hours": round(hours, 3),
+            "name": name, "provider": provider, "hours": round(hours, 4),
             "hourly": price, "cost": None if price is None else round(hours * price, 2),
-            "saved_hours_schedule": round(saved_schedule / 3600, 3),
-            "saved_hours_idle": round(saved_idle / 3600, 3),
+            "saved_hours_schedule": round(saved_schedule / 3600, 4),
+            "saved_hours_idle": round(saved_idle / 3600, 4),
             "saved": None if price is None else round(saved_h * price, 2),
         })
     return rows

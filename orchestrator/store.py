@@ -232,7 +232,7 @@ class Store:
                                                       state_since=now, **values))
                 # What `cost` needs to price it even after it is deleted; nothing secret.
                 machine = json.dumps({"gpu": inst.gpu, "gpu_count": inst.gpu_count,
-                                      "preemptible": inst.preemptible})
+                                      "preemptible": inst.preemptible, "backend": inst.backend})
                 self._event(conn, inst.name, inst.provider, "created", inst.state.value, machine)
             else:
                 if old[0] != inst.state.value:

@@ -105,6 +105,10 @@ class LocalProvider(Provider):
         meta["started_at"] = time.time()
         for marker in ("preempted.json", "preemption-notice"):
             (d / marker).unlink(missing_ok=True)
+        meta.pop("agent_pid", None)
+        if meta.get("idle_timeout"):
+            meta["agent_pid"] = process.start_agent(d, meta["port"], meta["pid"],
+                                                    int(meta["idle_timeout"]))
         if meta.get("preemptible"):
             window = process.preempt_window(self.config)
             if window:
@@ -136,6 +140,8 @@ class LocalProvider(Provider):
         detail = None
         if state is State.FAILED:
             detail = process.last_log_line(self._dir(name))
+        elif state is State.STOPPED and not meta.get("stopped_at"):
+            detail = process.idle_stop_reason(self._dir(name))
         url = f"http://127.0.0.1:{meta['port']}/" if meta.get("port") else None
         return Instance(name=name, provider=self.name, state=state,
                         native_id=str(meta.get("pid") or ""), zone="localhost",
@@ -158,8 +164,8 @@ class LocalProvider(Provider):
         meta = self._meta(name)
         if meta is None:
             raise UserError(f"no local instance named {name!r}: see `nbctl list`")
-        process.terminate(meta.get("preempter_pid"), self._dir(name))
-        process.terminate(meta.get("pid"), self._dir(name))
+        for pid in (meta.get("preempter_pid"), meta.get("agent_pid"), meta.get("pid")):
+            process.terminate(pid, self._dir(name))
         meta["stopped_at"] = time.time()
         self._write_meta(name, meta)
 
@@ -175,16 +181,23 @@ class LocalProvider(Provider):
         meta = self._meta(name)
         d = self._dir(name)
         if meta is not None:
-            process.terminate(meta.get("pid"), d)
-            process.terminate(meta.get("preempter_pid"), d)
+            for pid in (meta.get("preempter_pid"), meta.get("agent_pid"), meta.get("pid")):
+                process.terminate(pid, d)
+            for pid in process.job_pids(d):
+                process.terminate(pid, d)
         shutil.rmtree(d, ignore_errors=True)
 
     def set_idle_shutdown(self, name: str, timeout_seconds: int | None) -> None:
-        """Applies at the next start: Jupyter reads its culling settings at start-up."""
+        """Takes effect at once: the agent is restarted with the new timeout (Jupyter's own
+        culling settings follow at the next start)."""
         meta = self._meta(name)
         if meta is None:
             raise UserError(f"no local instance named {name!r}: see `nbctl list`")
+        d = self._dir(name)
+        process.terminate(meta.pop("agent_pid", None), d)
         meta["idle_timeout"] = timeout_seconds
+        if timeout_seconds and process.alive(meta.get("pid"), d):
+            meta["agent_pid"] = process.start_agent(d, meta["port"], meta["pid"], timeout_seconds)
         self._write_meta(name, meta)
 
     def preemptions(self, since: datetime) -> list[Preemption]:

@@ -80,6 +80,38 @@ def start_server(d: Path, *, idle_timeout: int | None, cuda_visible_devices: str
     return port, proc.pid
 
 
+def agent_interval(idle_timeout: int) -> float:
+    """Seconds between the agent's idle checks: a tenth of the timeout, 1 s to 60 s."""
+    return float(min(60, max(1, idle_timeout // 10)))
+
+
+def start_agent(d: Path, port: int, server_pid: int, idle_timeout: int) -> int:
+    """nbctl's idle agent beside the server: it stops the server when really idle (busy
+    kernels, kernel/terminal activity, connections, GPU use and jobs all count)."""
+    from configs.agent import AGENT_FILE
+
+    (d / "jobs").mkdir(exist_ok=True)
+    (d / "agent-state.json").unlink(missing_ok=True)
+    cmd = [sys.executable, str(AGENT_FILE), "--jupyter-url", f"http://127.0.0.1:{port}",
+           "--token-file", str(d / "token"), "--idle-timeout", str(idle_timeout),
+           "--interval", str(agent_interval(idle_timeout)),
+           "--stop-command", f"kill -TERM -{int(server_pid)}",
+           "--state-file", str(d / "agent-state.json"), "--job-dir", str(d / "jobs")]
+    with open(d / "agent.log", "ab") as log:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    return proc.pid
+
+
+def idle_stop_reason(d: Path) -> str | None:
+    """Why the agent stopped this instance, if it did."""
+    try:
+        state = json.loads((d / "agent-state.json").read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return f"idle: {state['stop_reason']}" if state.get("stop_reason") else None
+
+
 def alive(pid: int | None, d: Path) -> bool:
     """True if pid is a live process of this instance (not a reused pid, not a zombie)."""
     if not pid:
