@@ -162,24 +162,28 @@ def _apply_policies(provider: Provider, spec: InstanceSpec, store: Store) -> Non
 
 
 def stop(provider: Provider, name: str, *, store: Store, wait: bool = True,
-         timeout: float = DEFAULT_TIMEOUT, progress: Progress = _quiet, reason: str = "user") -> Instance | None:
-    log.get().info("stop %s on %s (%s)", name, provider.name, reason)
-    provider.stop(name)
-    store.record_event(name, "stop", provider=provider.name, detail=reason)
-    if not wait:
-        return provider.get(name)
-    return wait_for(provider, store, name, {State.STOPPED, State.PREEMPTED}, timeout=timeout,
-                    progress=progress)
+         timeout: float = DEFAULT_TIMEOUT, progress: Progress = _quiet,
+         reason: str = "user") -> Instance | None:
+    """Stop NAME, keeping its disk; `reason` (user, schedule …, idle …) goes in the history."""
+    return _transition("stop", provider, name, store, {State.STOPPED, State.PREEMPTED},
+                       wait, timeout, progress, reason)
 
 
 def start(provider: Provider, name: str, *, store: Store, wait: bool = True,
-          timeout: float = DEFAULT_TIMEOUT, progress: Progress = _quiet, reason: str = "user") -> Instance | None:
-    log.get().info("start %s on %s (%s)", name, provider.name, reason)
-    provider.start(name)
-    store.record_event(name, "start", provider=provider.name, detail=reason)
+          timeout: float = DEFAULT_TIMEOUT, progress: Progress = _quiet,
+          reason: str = "user") -> Instance | None:
+    return _transition("start", provider, name, store, {State.RUNNING}, wait, timeout,
+                       progress, reason)
+
+
+def _transition(verb: str, provider: Provider, name: str, store: Store, targets: set[State],
+                wait: bool, timeout: float, progress: Progress, reason: str) -> Instance | None:
+    log.get().info("%s %s on %s (%s)", verb, name, provider.name, reason)
+    getattr(provider, verb)(name)
+    store.record_event(name, verb, provider=provider.name, detail=reason)
     if not wait:
         return provider.get(name)
-    return wait_for(provider, store, name, {State.RUNNING}, timeout=timeout, progress=progress)
+    return wait_for(provider, store, name, targets, timeout=timeout, progress=progress)
 
 
 def down(provider: Provider, name: str, *, store: Store, wait: bool = True,
