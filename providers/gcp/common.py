@@ -1,0 +1,68 @@
+"""Small SDK-free helpers shared by both GCP backends: labels, idempotency keys, GPU names."""
+from __future__ import annotations
+
+import re
+import uuid
+from functools import lru_cache
+
+from orchestrator.provider import LABEL_NAME, LABEL_OWNER, LABEL_SPEC_HASH
+from orchestrator.spec import InstanceSpec
+
+BACKEND_GCE = "gce"
+BACKEND_WORKBENCH = "workbench"
+LABEL_BACKEND = "nbctl-backend"
+NO_NATIVE_CRON = ("Vertex AI Workbench instances have no native cron schedule; nbctl's own "
+                  "scheduler (`nbctl scheduler`) runs this one")
+# A fixed namespace: the same (name, spec, zone) always yields the same requestId.
+REQUEST_NAMESPACE = uuid.UUID("8f0e7c52-5b1e-4f57-9d0a-6a1f4c1d2b3e")
+
+
+def backend_for(spec: InstanceSpec) -> str:
+    """Spot notebooks are Compute Engine VMs; on-demand ones are Workbench instances."""
+    return BACKEND_GCE if spec.preemptible else BACKEND_WORKBENCH
+
+
+def _label_value(v: str) -> str:
+    return re.sub(r"[^a-z0-9_-]", "-", str(v).lower())[:63]
+
+
+def labels_for(spec: InstanceSpec, owner: str, backend: str) -> dict[str, str]:
+    labels = {_label_value(k): _label_value(v) for k, v in (spec.labels or {}).items()}
+    labels.update({LABEL_NAME: spec.name, LABEL_OWNER: _label_value(owner),
+                   LABEL_SPEC_HASH: spec.spec_hash(), LABEL_BACKEND: backend})
+    return labels
+
+
+def request_id(spec: InstanceSpec, zone: str) -> str:
+    """The insert's idempotency key: a retried insert is the same request, never a second VM.
+    The zone is part of it so that failing over to the next zone is a new request."""
+    return str(uuid.uuid5(REQUEST_NAMESPACE, f"{spec.name}/{spec.spec_hash()}/{zone}"))
+
+
+def gce_accelerator(accelerator: str) -> str:
+    """Catalog 'NVIDIA_TESLA_T4' -> Compute Engine accelerator type 'nvidia-tesla-t4'."""
+    return accelerator.lower().replace("_", "-")
+
+
+@lru_cache(maxsize=1)
+def _gpu_by_accelerator() -> dict[str, str]:
+    from orchestrator.catalog import load_catalog
+    return {o.accelerator.upper(): o.gpu for o in load_catalog().offers(provider="gcp")
+            if o.accelerator}
+
+
+def gpu_of(accelerator: str | None) -> str | None:
+    """'nvidia-tesla-t4' or 'NVIDIA_TESLA_T4' -> 't4' (None if unknown)."""
+    if not accelerator:
+        return None
+    key = accelerator.rsplit("/", 1)[-1].upper().replace("-", "_")
+    return _gpu_by_accelerator().get(key)
+
+
+def filter_expr(labels: dict[str, str] | None, style: str) -> str:
+    """A server-side label filter: Compute Engine `(labels.k = "v") AND ...`, Notebooks
+    (AIP-160) `labels.k="v" AND ...`."""
+    items = sorted((labels or {}).items())
+    if style == BACKEND_GCE:
+        return " AND ".join(f'(labels.{k} = "{v}")' for k, v in items)
+    return " AND ".join(f'labels.{k}="{v}"' for k, v in items)

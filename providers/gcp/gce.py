@@ -1,0 +1,310 @@
+"""Spot notebooks as Compute Engine VMs (compute_v1 over REST).
+
+Every call goes through faults.call (classification + the one retry policy). Operations are
+waited on through our own ZoneOperationsClient.wait against the configured endpoint, never
+through ExtendedOperation.result(), which polls the public endpoint.
+"""
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import datetime
+
+from google.cloud import compute_v1
+
+from orchestrator.catalog import load_catalog
+from orchestrator.errors import NbctlError, NotFound
+from orchestrator.provider import LABEL_NAME, Instance, Preemption, State
+from orchestrator.spec import InstanceSpec
+
+from . import faults, startup
+from .clients import Clients
+from .common import BACKEND_GCE, filter_expr, gce_accelerator, gpu_of, labels_for, request_id
+from .settings import Settings
+from .states import gce_state
+
+PREEMPTED_OP = "compute.instances.preempted"
+TOKEN_KEY = "nbctl-jupyter-token"
+IDLE_KEY = "idle-timeout-seconds"
+CPU_MACHINE_TYPE = "n1-standard-4"
+_STOPPED = {"TERMINATED", "STOPPING", "SUSPENDED", "SUSPENDING"}
+_RUNNING = {"RUNNING", "STAGING", "PROVISIONING", "REPAIRING"}
+
+
+def _done(op: compute_v1.Operation) -> bool:
+    return op.status == compute_v1.Operation.Status.DONE
+
+
+def _time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+class Gce:
+    def __init__(self, clients: Clients, settings: Settings, owner: str):
+        self.c = clients
+        self.s = settings
+        self.owner = owner
+
+    @property
+    def project(self) -> str:
+        return self.s.require_project()
+
+    # -- operations --------------------------------------------------------------------
+    def wait(self, op: compute_v1.Operation, *, zone: str | None = None,
+             region: str | None = None, action: str = "") -> compute_v1.Operation:
+        """Wait until the operation is DONE; raise its error through the table."""
+        deadline = time.monotonic() + self.s.operation_timeout
+        while not _done(op):
+            if time.monotonic() > deadline:
+                raise NbctlError(f"{action}: GCP operation {op.name} still {op.status.name} after "
+                                 f"{int(self.s.operation_timeout)}s; check `nbctl status --refresh`")
+            if zone:
+                op = faults.call(self.c.zone_operations.wait, project=self.project, zone=zone,
+                                 operation=op.name, action=action)
+            else:
+                op = faults.call(self.c.region_operations.wait, project=self.project,
+                                 region=region, operation=op.name, action=action)
+        if op.error and op.error.errors:
+            raise faults.to_error(faults.fault_from_gce_operation(op), action=action)
+        return op
+
+    # -- create ------------------------------------------------------------------------
+    def create(self, spec: InstanceSpec, zone: str) -> Instance:
+        """Insert the spot VM and wait for the insert operation (a stockout shows there)."""
+        action = f"create {spec.name} in {zone}"
+        body = self._resource(spec, zone)
+        try:
+            op = faults.call(self.c.instances.insert_unary, request=compute_v1.InsertInstanceRequest(
+                project=self.project, zone=zone, instance_resource=body,
+                request_id=request_id(spec, zone)), action=action)
+        except NbctlError as e:
+            if e.code != "alreadyExists":
+                raise
+            found = self.get(spec.name, zone)
+            if found is None:
+                raise
+            return found
+        self.wait(op, zone=zone, action=action)
+        return self.get(spec.name, zone) or Instance(
+            name=spec.name, provider="gcp", state=State.PENDING, zone=zone, backend=BACKEND_GCE,
+            preemptible=True, gpu=spec.gpu, gpu_count=spec.gpu_count)
+
+    def _resource(self, spec: InstanceSpec, zone: str) -> compute_v1.Instance:
+        accelerators = []
+        machine = CPU_MACHINE_TYPE
+        if spec.gpu_count:
+            offer = load_catalog().cheapest("gcp", spec.gpu, spec.gpu_count, spot=True, backend="gce")
+            machine = offer.instance_type
+            # Accelerator-optimized types (a2, g2, a3) come with their GPUs attached.
+            if machine.startswith("n1-") and offer.accelerator:
+                accelerators.append(compute_v1.AcceleratorConfig(
+                    accelerator_count=spec.gpu_count,
+                    accelerator_type=f"projects/{self.project}/zones/{zone}/acceleratorTypes/"
+                                     f"{gce_accelerator(offer.accelerator)}"))
+        token = secrets.token_urlsafe(24)
+        items = [
+            compute_v1.Items(key="startup-script", value=startup.startup_script(
+                idle_timeout=spec.idle_timeout, metadata_url=self.s.metadata_url,
+                jupyter_port=self.s.jupyter_port, token=token)),
+            compute_v1.Items(key=TOKEN_KEY, value=token),
+            compute_v1.Items(key="install-nvidia-driver", value="True"),
+        ]
+        if spec.idle_timeout:
+            items.append(compute_v1.Items(key=IDLE_KEY, value=str(spec.idle_timeout)))
+        return compute_v1.Instance(
+            name=spec.name,
+            machine_type=f"zones/{zone}/machineTypes/{machine}",
+            labels=labels_for(spec, self.owner, BACKEND_GCE),
+            guest_accelerators=accelerators,
+            scheduling=compute_v1.Scheduling(
+                provisioning_model="SPOT", instance_termination_action="STOP",
+                on_host_maintenance="TERMINATE", automatic_restart=False),
+            disks=[compute_v1.AttachedDisk(
+                boot=True, auto_delete=True,
+                initialize_params=compute_v1.AttachedDiskInitializeParams(
+                    source_image=self._image(spec), disk_size_gb=spec.disk_gb or self.s.disk_gb,
+                    disk_type=f"zones/{zone}/diskTypes/pd-balanced"))],
+            network_interfaces=[compute_v1.NetworkInterface(
+                network=self.s.network,
+                access_configs=[compute_v1.AccessConfig(name="External NAT", type_="ONE_TO_ONE_NAT")])],
+            service_accounts=[compute_v1.ServiceAccount(
+                email="default", scopes=["https://www.googleapis.com/auth/cloud-platform"])],
+            metadata=compute_v1.Metadata(items=items),
+        )
+
+    def _image(self, spec: InstanceSpec) -> str:
+        """--image as given, else the newest image of the configured Deep Learning VM family."""
+        if spec.image:
+            return spec.image
+        img = faults.call(self.c.images.get_from_family, project=self.s.image_project,
+                          family=self.s.image_family,
+                          action=f"resolve image family {self.s.image_family}")
+        return img.self_link
+
+    # -- read --------------------------------------------------------------------------
+    def get_vm(self, name: str, zone: str) -> compute_v1.Instance | None:
+        try:
+            return faults.call(self.c.instances.get, project=self.project, zone=zone,
+                               instance=name, action=f"get {name}")
+        except NotFound:
+            return None
+
+    def get(self, name: str, zone: str) -> Instance | None:
+        vm = self.get_vm(name, zone)
+        if vm is None:
+            return None
+        preempted = self._preemption_times(zone, vm.id) if self._maybe_preempted(vm) else {}
+        return self.to_instance(vm, zone, preempted)
+
+    def find(self, name: str) -> str | None:
+        """The zone of the VM with this name, in one aggregated call over every zone."""
+        for zone, vm in self._aggregated(f'(name = "{name}")'):
+            if vm.name == name:
+                return zone
+        return None
+
+    def list(self, labels: dict[str, str] | None) -> list[Instance]:
+        """One aggregatedList call over every zone, filtered by labels on the server, plus one
+        operations list per zone that holds a stopped spot VM (the preemption record)."""
+        vms = [(z, vm) for z, vm in self._aggregated(filter_expr(labels, BACKEND_GCE))
+               if LABEL_NAME in vm.labels]
+        preempted: dict[str, dict[int, datetime]] = {}
+        for zone in sorted({z for z, vm in vms if self._maybe_preempted(vm)}):
+            preempted[zone] = self._preemption_times(zone)
+        return [self.to_instance(vm, z, preempted.get(z, {})) for z, vm in vms]
+
+    def _aggregated(self, filter_: str):
+        pager = faults.call(self.c.instances.aggregated_list, request=compute_v1.AggregatedListInstancesRequest(
+            project=self.project, filter=filter_ or None), action="list VMs")
+        for scope, scoped in pager:
+            for vm in scoped.instances:
+                yield scope.rsplit("/", 1)[-1], vm
+
+    @staticmethod
+    def _maybe_preempted(vm: compute_v1.Instance) -> bool:
+        return vm.status == "TERMINATED" and vm.scheduling.provisioning_model == "SPOT"
+
+    def _preempted_ops(self, zone: str, target_id: int | None = None):
+        filter_ = f'(operationType = "{PREEMPTED_OP}")'
+        if target_id is not None:
+            filter_ += f' AND (targetId = "{target_id}")'
+        pager = faults.call(self.c.zone_operations.list, request=compute_v1.ListZoneOperationsRequest(
+            project=self.project, zone=zone, filter=filter_), action=f"list preemptions in {zone}")
+        return list(pager)
+
+    def _preemption_times(self, zone: str, target_id: int | None = None) -> dict[int, datetime]:
+        """VM id -> when the cloud last preempted it, in this zone."""
+        out: dict[int, datetime] = {}
+        for op in self._preempted_ops(zone, target_id):
+            at = _time(op.insert_time)
+            if at is not None and (op.target_id not in out or at > out[op.target_id]):
+                out[op.target_id] = at
+        return out
+
+    def to_instance(self, vm: compute_v1.Instance, zone: str,
+                    preempted_at: dict[int, datetime]) -> Instance:
+        """A preemption counts only if it came after the VM's last start."""
+        accel = vm.guest_accelerators[0] if vm.guest_accelerators else None
+        labels = dict(vm.labels)
+        at, started = preempted_at.get(vm.id), _time(vm.last_start_timestamp)
+        preempted = at is not None and (started is None or at >= started)
+        return Instance(
+            name=labels.get(LABEL_NAME, vm.name), provider="gcp",
+            state=gce_state(vm.status, preempted=preempted), native_id=str(vm.id), zone=zone,
+            gpu=gpu_of(accel.accelerator_type) if accel else None,
+            gpu_count=accel.accelerator_count if accel else 0,
+            preemptible=vm.scheduling.provisioning_model == "SPOT", backend=BACKEND_GCE,
+            url=self._url(vm, with_token=False), labels=labels,
+            created_at=_time(vm.creation_timestamp),
+            detail="preempted by Compute Engine" if preempted else (vm.status_message or None))
+
+    def _url(self, vm: compute_v1.Instance, *, with_token: bool) -> str | None:
+        ip = next((ac.nat_i_p for nic in vm.network_interfaces for ac in nic.access_configs
+                   if ac.nat_i_p), None)
+        if not ip or vm.status != "RUNNING":
+            return None
+        url = f"http://{ip}:{self.s.jupyter_port}/lab"
+        if with_token:
+            token = next((i.value for i in vm.metadata.items if i.key == TOKEN_KEY), None)
+            if token:
+                url += f"?token={token}"
+        return url
+
+    def notebook_url(self, name: str, zone: str) -> str:
+        vm = self.get_vm(name, zone)
+        url = self._url(vm, with_token=True) if vm else None
+        if not url:
+            raise NbctlError(f"{name} has no notebook address yet (is it RUNNING?)")
+        return url
+
+    def preemptions(self, since: datetime) -> list[Preemption]:
+        """From zone operations `compute.instances.preempted`: one call per zone in use."""
+        ours = {}
+        for zone, vm in self._aggregated(filter_expr({"nbctl-owner": self.owner}, BACKEND_GCE)):
+            if LABEL_NAME in vm.labels:
+                ours[(zone, vm.id)] = vm
+        out = []
+        for zone in sorted({z for z, _ in ours}):
+            for op in self._preempted_ops(zone):
+                vm = ours.get((zone, op.target_id))
+                at = _time(op.insert_time)
+                if vm is None or at is None or at < since:
+                    continue
+                out.append(Preemption(name=vm.labels.get(LABEL_NAME, vm.name), native_id=str(vm.id),
+                                      zone=zone, at=at, source=PREEMPTED_OP))
+        return sorted(out, key=lambda p: p.at)
+
+    # -- change ------------------------------------------------------------------------
+    def stop(self, name: str, zone: str) -> None:
+        vm = self.get_vm(name, zone)
+        if vm is None:
+            raise NotFound(f"{name} does not exist in {zone}")
+        if vm.status in _STOPPED:
+            return
+        faults.call(self.c.instances.stop_unary, project=self.project, zone=zone, instance=name,
+                    action=f"stop {name}")
+
+    def start(self, name: str, zone: str) -> None:
+        vm = self.get_vm(name, zone)
+        if vm is None:
+            raise NotFound(f"{name} does not exist in {zone}")
+        if vm.status in _RUNNING:
+            return
+        faults.call(self.c.instances.start_unary, project=self.project, zone=zone, instance=name,
+                    action=f"start {name}")
+
+    def delete(self, name: str, zone: str) -> None:
+        from .policies import detach_all
+
+        vm = self.get_vm(name, zone)
+        if vm is None:
+            return
+        detach_all(self, vm, zone)
+        try:
+            faults.call(self.c.instances.delete_unary, project=self.project, zone=zone,
+                        instance=name, action=f"delete {name}")
+        except NotFound:
+            return
+
+    def set_idle_shutdown(self, name: str, zone: str, timeout: int | None) -> None:
+        """Rewrite the idle timeout and the startup script; the agent reads them at boot."""
+        vm = self.get_vm(name, zone)
+        if vm is None:
+            raise NotFound(f"{name} does not exist in {zone}")
+        items = {i.key: i.value for i in vm.metadata.items}
+        items.pop(IDLE_KEY, None)
+        if timeout:
+            items[IDLE_KEY] = str(timeout)
+        items["startup-script"] = startup.startup_script(
+            idle_timeout=timeout, metadata_url=self.s.metadata_url,
+            jupyter_port=self.s.jupyter_port, token=items.get(TOKEN_KEY) or secrets.token_urlsafe(24))
+        meta = compute_v1.Metadata(fingerprint=vm.metadata.fingerprint,
+                                   items=[compute_v1.Items(key=k, value=v) for k, v in items.items()])
+        op = faults.call(self.c.instances.set_metadata_unary, project=self.project, zone=zone,
+                         instance=name, metadata_resource=meta, action=f"set idle timeout of {name}")
+        self.wait(op, zone=zone, action=f"set idle timeout of {name}")
