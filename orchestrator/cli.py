@@ -121,6 +121,10 @@ def up(name, provider, gpu, preemptible, region, zones, image, disk_gb, idle_tim
         progress.done()
     d = _row(inst.to_dict())
     d["created"] = created
+    d["warnings"] = prov.warnings
+    if fmt != "json":
+        for w in prov.warnings:
+            click.echo(f"nbctl: note: {w}", err=True)
     verb = "created" if created else "already exists"
     hint = f"\nopen it with: nbctl open {name}" if inst.state.value == "RUNNING" else ""
     emit(d, fmt, text=f"{name}: {verb}, {inst.state.value} on {inst.provider}"

@@ -143,6 +143,12 @@ class Provider:
         self.config = dict(config or {})
         self.owner = owner
 
+    @property
+    def warnings(self) -> list[str]:
+        """Notes for the user from the verbs run so far (a timeout rounded to what the cloud
+        can do, say). The CLI shows them; they must not hold secrets."""
+        return []
+
     # -- checks the core runs before any verb --------------------------------------------
     def supports(self, cap: Capability) -> bool:
         return cap in self.capabilities

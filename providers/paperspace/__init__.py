@@ -1,0 +1,195 @@
+"""The Paperspace provider: a notebook is a Paperspace machine of the chosen GPU type, made
+from an ML-in-a-Box OS template, whose startup script starts Jupyter and nbctl's agent.
+
+Served by the Paperspace REST API v1 (https://api.paperspace.com/v1, Bearer key) with httpx;
+Gradient's notebooks API and the `gradient` SDK were retired on 2024-07-15. Importing this
+package imports no HTTP client: `api` and `machines` load on the first verb that needs them.
+
+Choices the API imposes:
+- No tags on machines, and names are not unique: nbctl marks its machines with a per-machine
+  startup script named `nbctl:<owner>:<name>:<spec-hash>` (see marker.py).
+- Idle shutdown is native (`autoShutdownEnabled`/`autoShutdownTimeout`), in whole hours: a
+  timeout is rounded up, and the rounding is reported in the created Instance's `detail`, in
+  `warnings` and in nbctl's log. nbctl's agent on the machine keeps the exact timeout.
+- No spot machines and no native scheduler: `--preemptible` is refused, and cron schedules
+  run in `nbctl scheduler`.
+- Regions (ny2, ca1, ams1) are the candidate "zones" of failover.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from orchestrator.errors import UserError
+from orchestrator.provider import Capability, Instance, Offer, Provider, match_labels
+
+from .settings import DISK_SIZES, JUPYTER_PORT, REGIONS, Settings, api_key
+
+if TYPE_CHECKING:  # pragma: no cover
+    from orchestrator.spec import InstanceSpec
+
+    from .machines import Machines
+
+BACKEND = "machines"
+
+
+class PaperspaceProvider(Provider):
+    name = "paperspace"
+    extra = "paperspace"
+    sdk_modules = ("httpx",)
+    capabilities = frozenset({Capability.STOP_START, Capability.NATIVE_IDLE_SHUTDOWN,
+                              Capability.NOTEBOOK_URL, Capability.GPU})
+    unsupported: ClassVar[dict] = {
+        Capability.SPOT: ("Paperspace has no spot or preemptible machines: drop --preemptible, "
+                          "or use --provider gcp or --provider aws for spot GPUs"),
+        Capability.NATIVE_SCHEDULE: ("Paperspace has no machine scheduler: cron schedules run in "
+                                     "`nbctl scheduler` on a machine that stays up"),
+        Capability.PREEMPTION_NOTICE: "Paperspace machines are never preempted",
+        Capability.JOBS: "training jobs (`nbctl run`) are not available on Paperspace yet",
+    }
+    # The API only asks for a non-empty name; nbctl keeps to a rule every cloud accepts, and
+    # ':' (the marker's separator) can never appear in it.
+    name_pattern = r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?"
+    name_rule = ("1-63 characters: lowercase letters, digits and hyphens, starting with a letter "
+                 "and not ending with a hyphen")
+    poll_interval: ClassVar[float] = 5.0
+
+    def __init__(self, config: dict | None = None, owner: str = "nbctl"):
+        super().__init__(config, owner)
+        self.settings = Settings.load(self.config)
+        self._machines: "Machines | None" = None
+        self._gpu_of: dict[str, tuple[str, int]] | None = None
+
+    @property
+    def machines(self) -> "Machines":
+        """The API backend; the key is read (and httpx imported) on first use."""
+        if self._machines is None:
+            key = api_key(self.config)
+            from .api import Api
+            from .machines import Machines
+            self._machines = Machines(Api(self.settings.api_url, key), self.settings,
+                                      self.owner, key)
+        return self._machines
+
+    @property
+    def warnings(self) -> list[str]:
+        """Notes for the user from this session's verbs (e.g. the hour rounding)."""
+        return list(self._machines.warnings) if self._machines else []
+
+    # -- checks without network ------------------------------------------------------------
+    def offers(self, gpu: str, count: int, spot: bool) -> list[Offer]:
+        if spot:
+            return []
+        from orchestrator.catalog import load_catalog
+        return load_catalog().offers(provider=self.name, gpu=gpu, count=count, spot=False,
+                                     backend=BACKEND)
+
+    def validate_spec(self, spec: "InstanceSpec") -> None:
+        self.validate_name(spec.name)
+        if spec.preemptible:
+            self.require(Capability.SPOT)
+        offer = self._offer(spec)
+        for where in self.candidate_zones(spec):
+            if where not in REGIONS:
+                raise UserError(f"unknown Paperspace region {where!r}: use one of "
+                                f"{', '.join(REGIONS)} with --region or --zone")
+        allowed = [r for r in self.candidate_zones(spec) if not offer.regions or r in offer.regions]
+        if not allowed:
+            raise UserError(f"Paperspace offers {offer.instance_type} only in "
+                            f"{', '.join(offer.regions)}: choose one of them with --region")
+        disk = spec.disk_gb or self.settings.disk_gb
+        if disk not in DISK_SIZES:
+            raise UserError(f"invalid --disk-gb {disk} for Paperspace: use one of "
+                            f"{', '.join(map(str, DISK_SIZES))}")
+
+    def candidate_zones(self, spec: "InstanceSpec") -> list[str | None]:
+        """--zone list, else --region, else the configured region, then the offer's other
+        regions: Paperspace regions play the part of zones."""
+        if spec.zones:
+            return list(spec.zones)
+        if spec.region:
+            return [spec.region]
+        offered = list((self._offer(spec).regions if spec.gpu_count else ()) or REGIONS)
+        first = self.settings.region
+        return ([first] if first in offered else []) + [r for r in offered if r != first]
+
+    def region_of(self, zone: str | None) -> str | None:
+        return zone
+
+    # -- the verbs -------------------------------------------------------------------------
+    def create(self, spec: "InstanceSpec") -> Instance:
+        """Create the machine and return once Paperspace accepted it (state provisioning).
+
+        An existing nbctl machine with this name is returned unchanged. A type Paperspace
+        reports unavailable in the region raises CapacityError(ZONE) before anything is made."""
+        self.validate_spec(spec)
+        from configs.agent import startup_script
+
+        from .machines import NOTEBOOK_DIR, STOP_COMMAND, to_instance
+        from .marker import Marker, jupyter_token
+
+        offer = self._offer(spec)
+        region = self.candidate_zones(spec)[0]
+        marker = Marker(owner=self.owner, name=spec.name, spec_hash=spec.spec_hash())
+        script = startup_script(stop_command=STOP_COMMAND, idle_timeout=spec.idle_timeout,
+                                jupyter_port=JUPYTER_PORT, notebook_dir=NOTEBOOK_DIR,
+                                token=jupyter_token(api_key(self.config), marker))
+        found, note = self.machines.create(
+            marker=marker, machine_type=offer.instance_type, region=region,
+            template_id=spec.image,  # --image names an OS template id
+            disk_gb=spec.disk_gb or self.settings.disk_gb, idle_timeout=spec.idle_timeout,
+            startup_script=script)
+        return to_instance(found, self.name, self.gpu_of(), detail=note)
+
+    def get(self, name: str) -> Instance | None:
+        """The machine as Paperspace sees it now, or None if nbctl made none with this name."""
+        from .machines import to_instance
+        found = self.machines.find(name)
+        return to_instance(found, self.name, self.gpu_of()) if found else None
+
+    def list(self, labels: dict[str, str] | None = None) -> list[Instance]:
+        """Every nbctl machine of this owner in every region: two listings, not one per machine."""
+        from .machines import to_instance
+        out = [to_instance(f, self.name, self.gpu_of()) for f in self.machines.list()]
+        return [i for i in out if match_labels(i.labels, labels)]
+
+    def stop(self, name: str) -> None:
+        """Ask Paperspace to stop it (disk kept). Stopped or stopping ones: no-op."""
+        self.machines.stop(name)
+
+    def start(self, name: str) -> None:
+        """Ask Paperspace to start it. Running or starting ones: no-op."""
+        self.machines.start(name)
+
+    def delete(self, name: str) -> None:
+        """Delete the machine and its marker script. If neither exists, return silently."""
+        self.machines.delete(name)
+
+    def set_idle_shutdown(self, name: str, timeout_seconds: int | None) -> None:
+        """Set Paperspace's auto-shutdown, rounded up to whole hours (None turns it off)."""
+        self.machines.set_idle_shutdown(name, timeout_seconds)
+
+    def notebook_url(self, name: str) -> str:
+        """http://<public ip>:8888/lab?token=... (the token is derived, never stored)."""
+        return self.machines.notebook_url(name)
+
+    def close(self) -> None:
+        if self._machines is not None:
+            self._machines.api.close()
+            self._machines = None
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _offer(self, spec: "InstanceSpec") -> Offer:
+        from orchestrator.catalog import load_catalog
+        if not spec.gpu_count:
+            raise UserError("paperspace needs a GPU: add --gpu, e.g. --gpu a4000 "
+                            "(see `nbctl gpus --provider paperspace`)")
+        return load_catalog().cheapest(self.name, spec.gpu, spec.gpu_count, spot=False,
+                                       backend=BACKEND)
+
+    def gpu_of(self) -> dict[str, tuple[str, int]]:
+        """Paperspace machine type -> (canonical GPU, count), from the catalog."""
+        if self._gpu_of is None:
+            from orchestrator.catalog import load_catalog
+            self._gpu_of = {o.instance_type: (o.gpu, o.count) for o in
+                            load_catalog().offers(provider=self.name, backend=BACKEND)}
+        return self._gpu_of

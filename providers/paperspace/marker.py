@@ -1,0 +1,49 @@
+"""How nbctl marks the machines it made, and the notebook token, without storing anything.
+
+Paperspace API v1 machines carry no tags or labels (the Machine object has none), and names
+are not unique. So each nbctl machine gets its own startup script (POST /startup-scripts),
+named `nbctl:<owner>:<name>:<spec-hash>` and passed as `startupScriptId` when the machine is
+created; the script's `assignedMachineIds` then ties it to the machine. A machine is nbctl's
+if and only if such a script is assigned to it; the script name carries the nbctl labels.
+
+The Jupyter token is derived from the API key and the script name (HMAC-SHA256), so `nbctl
+open` can rebuild it without nbctl keeping a secret; it changes if the key is rotated.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from orchestrator.provider import LABEL_NAME, LABEL_OWNER, LABEL_SPEC_HASH
+
+PREFIX = "nbctl"
+SEP = ":"
+
+
+@dataclass(frozen=True)
+class Marker:
+    owner: str
+    name: str
+    spec_hash: str
+
+    @property
+    def script_name(self) -> str:
+        return SEP.join((PREFIX, self.owner, self.name, self.spec_hash))
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {LABEL_NAME: self.name, LABEL_OWNER: self.owner, LABEL_SPEC_HASH: self.spec_hash}
+
+    @classmethod
+    def parse(cls, script_name: str | None) -> "Marker | None":
+        """The marker a startup script's name carries, or None if it is not nbctl's."""
+        parts = str(script_name or "").split(SEP)
+        if len(parts) != 4 or parts[0] != PREFIX or not all(parts[1:3]):
+            return None
+        return cls(owner=parts[1], name=parts[2], spec_hash=parts[3])
+
+
+def jupyter_token(api_key: str, marker: Marker) -> str:
+    return hmac.new(api_key.encode(), f"jupyter{SEP}{marker.script_name}".encode(),
+                    hashlib.sha256).hexdigest()[:40]

@@ -1,0 +1,36 @@
+"""Run the fake Paperspace API until interrupted; prints its URL on the first line."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from .server import Delays, PaperspaceEmulator
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(prog="python -m tests.emulators.paperspace")
+    p.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    p.add_argument("--key", default="ps-test-key", help="the one valid Bearer key")
+    p.add_argument("--provision-delay", type=float, default=0.3)
+    p.add_argument("--transition-delay", type=float, default=0.2,
+                   help="seconds for start, stop and delete")
+    args = p.parse_args()
+    d = args.transition_delay
+    emu = PaperspaceEmulator(key=args.key, port=args.port,
+                             delays=Delays(provision=args.provision_delay, start=d, stop=d, delete=d))
+    emu.start()
+    print(emu.url, flush=True)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        done.wait()
+    except KeyboardInterrupt:
+        pass
+    emu.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

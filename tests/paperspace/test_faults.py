@@ -1,0 +1,76 @@
+"""One test per row of the Paperspace error table, fed payloads in the documented error shape
+{"message", "code", "details"?}; then the same answers through HTTP from the fake."""
+import pytest
+
+from orchestrator.errors import (AuthError, CapacityError, NbctlError, NotFound, QuotaError,
+                                 Scope, TransientError, UserError)
+from providers.paperspace.faults import TABLE, classify
+from tests.emulators.paperspace import CAPACITY_MESSAGE
+
+ROWS = {
+    "out-of-capacity": (400, {"message": CAPACITY_MESSAGE, "code": "BAD_REQUEST"},
+                        CapacityError, Scope.ZONE),
+    "machine-limit": (400, {"message": "You have reached your machine limit. Contact support.",
+                            "code": "BAD_REQUEST"}, QuotaError, Scope.GLOBAL),
+    "unauthenticated": (401, {"message": "You must be logged in to access this resource.",
+                              "code": "UNAUTHORIZED"}, AuthError, None),
+    "forbidden": (403, {"message": "You do not have permission to perform this action.",
+                        "code": "FORBIDDEN"}, AuthError, None),
+    "not-found": (404, {"message": "Machine not found", "code": "NOT_FOUND"}, NotFound, None),
+    "rate-limited": (429, {"message": "Too many requests", "code": "TOO_MANY_REQUESTS"},
+                     TransientError, None),
+    "server-error": (503, {"message": "Service unavailable", "code": "INTERNAL_SERVER_ERROR"},
+                     TransientError, None),
+    "busy": (400, {"message": "This machine is currently stopping.", "code": "BAD_REQUEST"},
+             TransientError, None),
+    "bad-request": (400, {"message": "Input validation failed", "code": "BAD_REQUEST",
+                          "details": {"issues": [{"message": "diskSize: Required"}]}},
+                    UserError, None),
+}
+
+
+def test_every_table_row_has_a_test_case():
+    assert sorted(r.name for r in TABLE) == sorted(ROWS)
+
+
+@pytest.mark.parametrize("row", sorted(ROWS))
+def test_row_classifies_its_payload(row):
+    status, payload, error, scope = ROWS[row]
+    err = classify(status, payload)
+    assert type(err) is error
+    assert err.scope is scope
+    assert payload["message"] in err.message
+
+
+def test_auth_errors_name_the_key_variable():
+    assert "PAPERSPACE_API_KEY" in classify(401, {"message": "x", "code": "UNAUTHORIZED"}).message
+
+
+def test_unmatched_status_is_a_plain_failure_with_the_cloud_words():
+    err = classify(418, {"message": "I'm a teapot", "code": "TEAPOT"})
+    assert type(err) is NbctlError and "teapot" in err.message
+
+
+def test_non_json_body_still_classifies_by_status():
+    assert isinstance(classify(502, None), TransientError)
+
+
+def test_transient_answer_is_retried_until_it_succeeds(emu, paperspace, make_spec):
+    emu.inject("GET", "/startup-scripts", 503, "Service unavailable",
+               code="INTERNAL_SERVER_ERROR", times=2)
+    assert paperspace.get("ps1") is None
+    assert emu.count("GET", "/startup-scripts") == 3
+
+
+def test_stockout_on_create_is_a_zone_capacity_error(emu, paperspace, make_spec):
+    emu.inject("POST", "/machines", 400, CAPACITY_MESSAGE)
+    with pytest.raises(CapacityError) as e:
+        paperspace.create(make_spec())
+    assert e.value.scope is Scope.ZONE
+
+
+def test_bad_request_is_not_retried(emu, paperspace, make_spec):
+    emu.inject("POST", "/machines", 400, "Invalid machine type", times=5)
+    with pytest.raises(UserError):
+        paperspace.create(make_spec())
+    assert emu.count("POST", "/machines") == 1
