@@ -1,0 +1,279 @@
+"""`--preemptible` notebooks: EC2 spot instances with a Deep Learning AMI.
+
+The spot request is persistent with InstanceInterruptionBehavior=stop, so a reclaimed
+instance stops (keeping its disk) and can be started again. Jupyter and nbctl's agent (idle
+shutdown with `shutdown -h now`, which stops the instance since InstanceInitiatedShutdown-
+Behavior is stop; spot notices on IMDS) start from the user data at every boot.
+
+Instances are found by their `nbctl-name` tag: one DescribeInstances per region.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+from datetime import datetime, timezone
+
+from orchestrator.errors import NbctlError, NotFound, UserError
+from orchestrator.provider import (LABEL_NAME, LABEL_OWNER, LABEL_SPEC_HASH, Instance,
+                                   Preemption, State)
+
+from .errors import call
+from .settings import Settings, region_of
+from .states import SPOT_REQUEST_INTERRUPTED, SPOT_STATE_REASONS, ec2_state
+
+BACKEND = "ec2"
+STOP_COMMAND = "shutdown -h now"  # stops the instance: InstanceInitiatedShutdownBehavior=stop
+LIVE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
+TOKEN_LINE = "# nbctl-jupyter-token: "
+_TOKEN_RE = re.compile(r"^# nbctl-jupyter-token: (\S+)$", re.MULTILINE)
+
+
+def client_token(name: str, spec_hash: str, zone: str, salt: str = "") -> str:
+    """RunInstances' idempotency key: the same launch asked twice is launched once."""
+    return hashlib.sha256(f"nbctl|{name}|{spec_hash}|{zone}|{salt}".encode()).hexdigest()[:64]
+
+
+def user_data(*, idle_timeout: int | None, metadata_url: str | None, jupyter_port: int,
+              token: str) -> str:
+    """The boot script: Jupyter with `token`, and nbctl's agent watching spot notices."""
+    from configs.agent import startup_script
+
+    script = startup_script(stop_command=STOP_COMMAND, idle_timeout=idle_timeout,
+                            preemption="ec2", metadata_url=metadata_url,
+                            jupyter_port=jupyter_port, token=token)
+    first, _, rest = script.partition("\n")
+    # Kept on its own line so `nbctl open` can read it back (ec2:DescribeInstanceAttribute).
+    return f"{first}\n{TOKEN_LINE}{token}\n{rest}"
+
+
+def gpu_of(instance_type: str) -> tuple[str | None, int]:
+    from orchestrator.catalog import load_catalog
+
+    for o in load_catalog().offers(provider="aws", backend=BACKEND):
+        if o.instance_type == instance_type:
+            return o.gpu, o.count
+    return None, 0
+
+
+def _tags(d: dict) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in d.get("Tags") or []}
+
+
+class Ec2:
+    def __init__(self, clients, settings: Settings, owner: str):
+        self.clients = clients
+        self.s = settings
+        self.owner = owner
+
+    def _ec2(self, region: str):
+        return self.clients.get("ec2", region)
+
+    # -- reading -------------------------------------------------------------------------
+    def describe(self, region: str, filters: list[dict]) -> list[dict]:
+        """Every live instance matching filters in region (terminated ones are gone)."""
+        filters = [*filters, {"Name": "instance-state-name", "Values": LIVE_STATES}]
+        out, token = [], None
+        while True:
+            kw = {"Filters": filters, **({"NextToken": token} if token else {})}
+            page = call(self._ec2(region).describe_instances, action="describe instances", **kw)
+            out += [i for r in page.get("Reservations", []) for i in r.get("Instances", [])]
+            token = page.get("NextToken")
+            if not token:
+                return out
+
+    def find(self, name: str, region: str) -> dict | None:
+        found = self.describe(region, [{"Name": f"tag:{LABEL_NAME}", "Values": [name]}])
+        return found[0] if found else None
+
+    def to_instance(self, d: dict) -> Instance:
+        tags = _tags(d)
+        reason = (d.get("StateReason") or {}).get("Code")
+        state = ec2_state(d["State"]["Name"], reason)
+        gpu, count = gpu_of(d.get("InstanceType", ""))
+        ip = d.get("PublicIpAddress")
+        url = f"http://{ip}:{self.s.jupyter_port}/" if ip and state is State.RUNNING else None
+        detail = (d.get("StateReason") or {}).get("Message") or None
+        return Instance(
+            name=tags.get(LABEL_NAME, d["InstanceId"]), provider="aws", state=state,
+            native_id=d["InstanceId"], zone=(d.get("Placement") or {}).get("AvailabilityZone"),
+            gpu=gpu, gpu_count=count, preemptible=d.get("InstanceLifecycle") == "spot",
+            backend=BACKEND, url=url, labels={k: v for k, v in tags.items()
+                                              if k.startswith("nbctl-")},
+            created_at=d.get("LaunchTime"), detail=detail)
+
+    def get(self, name: str, region: str) -> Instance | None:
+        d = self.find(name, region)
+        return self.to_instance(d) if d else None
+
+    def list(self, labels: dict[str, str] | None, regions: list[str]) -> list[Instance]:
+        """One DescribeInstances (paged) per region, filtered by the nbctl tags."""
+        filters = [{"Name": "tag-key", "Values": [LABEL_NAME]}]
+        filters += [{"Name": f"tag:{k}", "Values": [v]} for k, v in (labels or {}).items()]
+        return [self.to_instance(d) for region in regions for d in self.describe(region, filters)]
+
+    # -- the verbs -----------------------------------------------------------------------
+    def create(self, spec, zone: str) -> Instance:
+        """RunInstances as a persistent spot instance; returns once EC2 accepted it."""
+        from orchestrator.catalog import load_catalog
+
+        region = region_of(zone)
+        offer = load_catalog().cheapest("aws", spec.gpu, spec.gpu_count, spot=True,
+                                        backend=BACKEND)
+        image_id, root_device = self.image(spec.image, region)
+        tags = [{"Key": LABEL_NAME, "Value": spec.name}, {"Key": LABEL_OWNER, "Value": spec.owner},
+                {"Key": LABEL_SPEC_HASH, "Value": spec.spec_hash()}, {"Key": "Name", "Value": spec.name}]
+        tags += [{"Key": k, "Value": v} for k, v in spec.labels.items()]
+        params = {
+            "ImageId": image_id, "InstanceType": offer.instance_type, "MinCount": 1, "MaxCount": 1,
+            "Placement": {"AvailabilityZone": zone},
+            "ClientToken": client_token(spec.name, spec.spec_hash(), zone),
+            "UserData": user_data(idle_timeout=spec.idle_timeout, metadata_url=self.s.metadata_url,
+                                  jupyter_port=self.s.jupyter_port,
+                                  token=secrets.token_urlsafe(24)),
+            "InstanceInitiatedShutdownBehavior": "stop",
+            "InstanceMarketOptions": {"MarketType": "spot", "SpotOptions": {
+                "SpotInstanceType": "persistent", "InstanceInterruptionBehavior": "stop"}},
+            "TagSpecifications": [{"ResourceType": "instance", "Tags": tags},
+                                  {"ResourceType": "volume", "Tags": tags}],
+            # IMDSv2 only; the agent asks for a session token before reading spot notices.
+            "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
+        }
+        if spec.disk_gb:
+            params["BlockDeviceMappings"] = [{"DeviceName": root_device, "Ebs": {
+                "VolumeSize": spec.disk_gb, "VolumeType": "gp3", "DeleteOnTermination": True}}]
+        if self.s.key_name:
+            params["KeyName"] = self.s.key_name
+        if self.s.security_group_ids:
+            params["SecurityGroupIds"] = list(self.s.security_group_ids)
+        if self.s.subnet_ids.get(zone):
+            params["SubnetId"] = self.s.subnet_ids[zone]
+        if self.s.instance_profile:
+            key = "Arn" if self.s.instance_profile.startswith("arn:") else "Name"
+            params["IamInstanceProfile"] = {key: self.s.instance_profile}
+        d = call(self._ec2(region).run_instances, action=f"launch {spec.name} in {zone}",
+                 **params)["Instances"][0]
+        if d["State"]["Name"] in ("shutting-down", "terminated"):
+            # The token named an older launch of this name, since deleted: launch anew.
+            params["ClientToken"] = client_token(spec.name, spec.spec_hash(), zone, d["InstanceId"])
+            d = call(self._ec2(region).run_instances, action=f"launch {spec.name} in {zone}",
+                     **params)["Instances"][0]
+        return self.to_instance(d)
+
+    def image(self, image: str | None, region: str) -> tuple[str, str]:
+        """(AMI id, root device name): --image, else the configured AMI, else the newest
+        Deep Learning AMI whose name matches `ami_name`."""
+        ec2 = self._ec2(region)
+        wanted = image or self.s.ami
+        if wanted:
+            found = call(ec2.describe_images, action="describe image", ImageIds=[wanted])["Images"]
+        else:
+            found = call(ec2.describe_images, action="find the Deep Learning AMI",
+                         Owners=list(self.s.ami_owners),
+                         Filters=[{"Name": "name", "Values": [self.s.ami_name]},
+                                  {"Name": "state", "Values": ["available"]},
+                                  {"Name": "architecture", "Values": ["x86_64"]}])["Images"]
+        if not found:
+            what = f"image {wanted}" if wanted else f"no AMI named {self.s.ami_name!r}"
+            raise UserError(f"{what} in {region}: pass --image ami-..., or set `ami` or "
+                            f"`ami_name` under [providers.aws] in nbctl's config.toml")
+        newest = max(found, key=lambda i: i.get("CreationDate") or "")
+        return newest["ImageId"], newest.get("RootDeviceName") or "/dev/xvda"
+
+    def stop(self, name: str, region: str) -> None:
+        d = self._require(name, region)
+        if d["State"]["Name"] in ("stopping", "stopped"):
+            return
+        call(self._ec2(region).stop_instances, action=f"stop {name}", InstanceIds=[d["InstanceId"]])
+
+    def start(self, name: str, region: str) -> None:
+        d = self._require(name, region)
+        if d["State"]["Name"] in ("pending", "running"):
+            return
+        call(self._ec2(region).start_instances, action=f"start {name}",
+             InstanceIds=[d["InstanceId"]])
+
+    def delete(self, name: str, region: str) -> None:
+        """Cancel the persistent spot request first (else it launches a replacement), then
+        terminate. Missing: return silently."""
+        d = self.find(name, region)
+        if d is None or d["State"]["Name"] == "shutting-down":
+            return
+        ec2 = self._ec2(region)
+        request = d.get("SpotInstanceRequestId")
+        if request:
+            try:
+                call(ec2.cancel_spot_instance_requests, action=f"cancel spot request of {name}",
+                     SpotInstanceRequestIds=[request])
+            except NotFound:
+                pass  # already gone
+        call(ec2.terminate_instances, action=f"terminate {name}", InstanceIds=[d["InstanceId"]])
+
+    def set_idle_shutdown(self, name: str, region: str, timeout: int | None) -> None:
+        """Rewrite the user data with the new timeout (EC2 allows that only when stopped)."""
+        d = self._require(name, region)
+        if d["State"]["Name"] != "stopped":
+            raise NbctlError(f"{name} is {d['State']['Name']}: EC2 changes user data only on a "
+                             f"stopped instance; `nbctl stop {name}` first")
+        token = self._token(d["InstanceId"], region) or secrets.token_urlsafe(24)
+        script = user_data(idle_timeout=timeout, metadata_url=self.s.metadata_url,
+                           jupyter_port=self.s.jupyter_port, token=token)
+        call(self._ec2(region).modify_instance_attribute, action=f"set idle timeout of {name}",
+             InstanceId=d["InstanceId"], UserData={"Value": script.encode()})
+
+    def notebook_url(self, name: str, region: str) -> str:
+        d = self._require(name, region)
+        inst = self.to_instance(d)
+        token = self._token(d["InstanceId"], region)
+        if not inst.url:
+            raise NbctlError(f"{name} has no notebook address yet (is it RUNNING with a public IP?)")
+        return f"{inst.url}?token={token}" if token else inst.url
+
+    def preemptions(self, since: datetime, regions: list[str]) -> list[Preemption]:
+        """Spot instances EC2 reclaimed: their StateReason, or their spot request's status.
+        One DescribeInstances and one DescribeSpotInstanceRequests per region."""
+        out: list[Preemption] = []
+        for region in regions:
+            mine = [d for d in self.describe(region, [{"Name": "tag-key", "Values": [LABEL_NAME]}])
+                    if d.get("InstanceLifecycle") == "spot"]
+            by_request = {d["SpotInstanceRequestId"]: d for d in mine if d.get("SpotInstanceRequestId")}
+            statuses = {}
+            if by_request:
+                reqs = call(self._ec2(region).describe_spot_instance_requests,
+                            action="describe spot requests",
+                            SpotInstanceRequestIds=list(by_request))["SpotInstanceRequests"]
+                statuses = {r["SpotInstanceRequestId"]: r.get("Status") or {} for r in reqs}
+            for d in mine:
+                reason = (d.get("StateReason") or {}).get("Code")
+                status = statuses.get(d.get("SpotInstanceRequestId"), {})
+                at = status.get("UpdateTime")
+                at = at.replace(tzinfo=at.tzinfo or timezone.utc) if at else None
+                if reason in SPOT_STATE_REASONS:  # down right now because EC2 reclaimed it
+                    source = f"ec2 StateReason {reason}"
+                    at = at if at and at >= since else datetime.now(timezone.utc)
+                elif status.get("Code") in SPOT_REQUEST_INTERRUPTED and at and at >= since:
+                    source = f"ec2 spot request {status['Code']}"
+                else:
+                    continue
+                inst = self.to_instance(d)
+                out.append(Preemption(name=inst.name, native_id=d["InstanceId"],
+                                      zone=inst.zone, at=at, source=source))
+        return out
+
+    # -- helpers -------------------------------------------------------------------------
+    def _require(self, name: str, region: str) -> dict:
+        d = self.find(name, region)
+        if d is None:
+            raise NotFound(f"no EC2 instance named {name!r} in {region}: see "
+                           f"`nbctl status --refresh`")
+        return d
+
+    def _token(self, instance_id: str, region: str) -> str | None:
+        attr = call(self._ec2(region).describe_instance_attribute, action="read user data",
+                    InstanceId=instance_id, Attribute="userData")
+        raw = (attr.get("UserData") or {}).get("Value")
+        if not raw:
+            return None
+        m = _TOKEN_RE.search(base64.b64decode(raw).decode(errors="replace"))
+        return m.group(1) if m else None

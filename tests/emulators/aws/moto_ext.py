@@ -1,0 +1,317 @@
+"""The smallest faithful extensions of moto that nbctl's AWS tests need.
+
+moto answers every call at once and in its final state; the real services do not:
+- EC2 instances pass through `pending`, `stopping`, `shutting-down` before `running`,
+  `stopped`, `terminated` (moto jumps straight there);
+- RunInstances with the same ClientToken returns the first launch instead of a second one
+  (moto launches again);
+- RunInstances with InstanceMarketOptions opens a spot instance request that the instance
+  points at (SpotInstanceRequestId), and a persistent request outlives a stop (moto makes none);
+- SageMaker notebook instances are Pending, Stopping, Deleting for minutes; stop is only
+  allowed InService, start only Stopped/Failed, update only Stopped (moto allows anything);
+- SageMaker accepts the ml.g4dn.* and ml.g5.* notebook types (moto's enum lacks them), and has
+  UpdateNotebookInstance, UpdateNotebookInstanceLifecycleConfig and
+  CreatePresignedNotebookInstanceUrl (moto lacks them).
+
+`install()` patches moto's classes once per process; `DELAYS` sets how long each transition
+lasts (seconds; tests keep them short). The patches live in the process that serves moto, so
+they apply to a ThreadedMotoServer-style server started in the test process as well.
+"""
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+
+_INSTALLED = False
+_REQUEST = threading.local()  # what the request being served asked, beyond moto's kwargs
+
+
+@dataclass
+class Delays:
+    """Seconds each transition takes in the emulator."""
+
+    provision: float = 0.3  # EC2 pending / SageMaker Pending
+    stop: float = 0.2  # EC2 stopping / SageMaker Stopping
+    delete: float = 0.2  # EC2 shutting-down / SageMaker Deleting
+
+
+DELAYS = Delays()
+
+EC2_CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48,
+             "stopping": 64, "stopped": 80}
+# final EC2 state -> (the state shown meanwhile, which delay)
+EC2_PHASES = {"running": ("pending", "provision"), "stopped": ("stopping", "stop"),
+              "terminated": ("shutting-down", "delete")}
+SM_PHASES = {"InService": ("Pending", "provision"), "Stopped": ("Stopping", "stop"),
+             "Deleted": ("Deleting", "delete")}
+NOTEBOOK_TYPES = {f"ml.{f}.{s}" for f in ("g4dn", "g5") for s in
+                  ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge",
+                   "48xlarge")}
+
+
+class Timed:
+    """A value that shows `phase` until a deadline, then `target`."""
+
+    def __init__(self, phases: dict, target: str, *, immediate: bool = False):
+        self._phases = phases
+        self._target = target if immediate else ""  # "": nothing yet, so `set` phases in
+        self._phase = target
+        self._until = 0.0
+        if not immediate:
+            self.set(target)
+
+    def get(self) -> str:
+        return self._phase if time.monotonic() < self._until else self._target
+
+    def set(self, value: str) -> None:
+        phase = self._phases.get(value)
+        delay = getattr(DELAYS, phase[1]) if phase else 0.0
+        if phase and delay > 0 and value != self.get():
+            self._phase, self._until = phase[0], time.monotonic() + delay
+        else:
+            self._until = 0.0
+        self._target = value
+
+
+class TimedInstanceState:
+    """Drop-in for moto's InstanceState (attributes `name`, `code`) that passes through the
+    transitional state first."""
+
+    def __init__(self, name: str):
+        self._timed = Timed(EC2_PHASES, name)
+
+    @property
+    def name(self) -> str:
+        return self._timed.get()
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._timed.set(value)
+
+    @property
+    def code(self) -> int:
+        return EC2_CODES.get(self.name, 0)
+
+    @code.setter
+    def code(self, value: int) -> None:
+        pass  # derived from name
+
+    def __copy__(self):
+        snap = TimedInstanceState.__new__(TimedInstanceState)
+        snap._timed = Timed(EC2_PHASES, self.name, immediate=True)
+        return snap
+
+
+def install() -> None:
+    """Patch moto once per process (idempotent)."""
+    global _INSTALLED
+    if _INSTALLED:
+        return
+    _patch_ec2()
+    _patch_sagemaker()
+    _INSTALLED = True
+
+
+# -- EC2 -------------------------------------------------------------------------------------
+def _patch_ec2() -> None:
+    from moto.ec2.models.instances import Instance, InstanceBackend
+    from moto.ec2.models.spot_requests import SpotInstanceRequest
+
+    original_init = Instance.__init__
+
+    def init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        self._state = TimedInstanceState("running")
+        self.spot_instance_request_id = None
+
+    Instance.__init__ = init
+
+    class LinkedSpotRequest(SpotInstanceRequest):
+        """A spot request fulfilled by an instance RunInstances already made."""
+
+        def __init__(self, backend, instance, spot_type: str, behaviour: str):
+            self._given = instance
+            super().__init__(
+                backend, f"sir-{secrets.token_hex(4)}", "", instance.image_id, spot_type, None,
+                None, None, None, instance.key_name, [], None, instance.instance_type,
+                instance.placement.zone, None, None, False, None, {}, None, behaviour)
+
+        def launch_instance(self):
+            return self._given
+
+    from moto.ec2.responses.instances import InstanceResponse
+
+    # moto passes on only MarketType; keep the request's full options for the backend.
+    original_response = InstanceResponse.run_instances
+
+    def run_instances_response(self):
+        _REQUEST.market = self._get_param("InstanceMarketOptions") or {}
+        try:
+            return original_response(self)
+        finally:
+            _REQUEST.market = {}
+
+    InstanceResponse.run_instances = run_instances_response
+    original_run = InstanceBackend.run_instances
+
+    def run_instances(self, image_id, count, user_data, security_group_names, **kwargs):
+        token = kwargs.get("client_token")
+        if token and token != "ABCDE":  # moto's stand-in for "no token given"
+            for reservation in self.reservations.values():
+                if reservation.instances and reservation.instances[0].client_token == token:
+                    return reservation  # EC2: same token, same launch
+        reservation = original_run(self, image_id, count, user_data, security_group_names,
+                                   **kwargs)
+        market = getattr(_REQUEST, "market", None) or {}
+        if market.get("MarketType") == "spot":
+            options = market.get("SpotOptions") or {}
+            for inst in reservation.instances:
+                request = LinkedSpotRequest(self, inst,
+                                            options.get("SpotInstanceType", "one-time"),
+                                            options.get("InstanceInterruptionBehavior",
+                                                        "terminate"))
+                self.spot_instance_requests[request.id] = request
+                inst.spot_instance_request_id = request.id
+        return reservation
+
+    InstanceBackend.run_instances = run_instances
+
+
+def interrupt_spot(backend, instance_id: str) -> None:
+    """What EC2 does when it reclaims a spot instance: with InstanceInterruptionBehavior stop
+    the instance stops with reason Server.SpotInstanceShutdown and its request waits
+    (instance-stopped-no-capacity); with terminate it is terminated
+    (Server.SpotInstanceTermination, instance-terminated-no-capacity)."""
+    from moto.ec2.models.instances import StateReason
+
+    inst = backend.get_instance_by_id(instance_id)
+    request = backend.spot_instance_requests.get(getattr(inst, "spot_instance_request_id", None))
+    stop = request is not None and request.instance_interruption_behaviour == "stop"
+    if stop:
+        inst.stop()
+        inst.state_reason = StateReason("Server.SpotInstanceShutdown: Spot Instance shutdown "
+                                        "due to no Spot capacity", "Server.SpotInstanceShutdown")
+    else:
+        inst.terminate()
+        inst.state_reason = StateReason("Server.SpotInstanceTermination: Spot Instance "
+                                        "termination due to no Spot capacity",
+                                        "Server.SpotInstanceTermination")
+    inst._reason = "Service initiated"
+    if request is not None:
+        request._status_code = ("instance-stopped-no-capacity" if stop
+                                else "instance-terminated-no-capacity")
+        request.state = "disabled" if stop else "closed"
+        request.status_message = "Spot capacity is not available"
+
+
+# -- SageMaker -------------------------------------------------------------------------------
+def _patch_sagemaker() -> None:
+    from moto.core.responses import ActionResult, EmptyResult
+    from moto.sagemaker.exceptions import ValidationError
+    from moto.sagemaker.models import FakeSagemakerNotebookInstance, SageMakerModelBackend
+    from moto.sagemaker.responses import SageMakerResponse
+
+    original_validate = FakeSagemakerNotebookInstance.validate_instance_type
+
+    def validate_instance_type(self, instance_type):
+        if instance_type not in NOTEBOOK_TYPES:
+            original_validate(self, instance_type)
+
+    FakeSagemakerNotebookInstance.validate_instance_type = validate_instance_type
+
+    def get_status(self):
+        return self.__dict__["_timed_status"].get()
+
+    def set_status(self, value):
+        timed = self.__dict__.get("_timed_status")
+        if timed is None:
+            self.__dict__["_timed_status"] = Timed(SM_PHASES, value, immediate=True)
+        else:
+            timed.set(value)
+
+    FakeSagemakerNotebookInstance.status = property(get_status, set_status)
+
+    def transition(nb, allowed: tuple[str, ...], to: str):
+        if nb.status not in allowed:
+            raise ValidationError(
+                message=f"Status ({nb.status}) not in ([{', '.join(allowed)}]). Unable to "
+                        f"transition to ({to}) for Notebook Instance ({nb.arn})")
+
+    original_get = SageMakerModelBackend.get_notebook_instance
+
+    def get_notebook_instance(self, name):
+        nb = original_get(self, name)
+        if nb.status == "Deleted":
+            del self.notebook_instances[name]
+            raise ValidationError(message="RecordNotFound")
+        return nb
+
+    def start_notebook_instance(self, name):
+        nb = get_notebook_instance(self, name)
+        transition(nb, ("Stopped", "Failed"), "Pending")
+        nb.status = "InService"
+
+    def stop_notebook_instance(self, name):
+        nb = get_notebook_instance(self, name)
+        transition(nb, ("InService",), "Stopping")
+        nb.status = "Stopped"
+
+    def delete_notebook_instance(self, name):
+        nb = get_notebook_instance(self, name)
+        transition(nb, ("Stopped", "Failed"), "Deleting")
+        nb.status = "Deleted"
+
+    original_list = SageMakerModelBackend.list_notebook_instances
+
+    def list_notebook_instances(self, *args, **kwargs):
+        for name in [n for n, nb in self.notebook_instances.items() if nb.status == "Deleted"]:
+            del self.notebook_instances[name]
+        return original_list(self, *args, **kwargs)
+
+    def update_notebook_instance(self, name, lifecycle_config_name, disassociate, volume_size):
+        nb = get_notebook_instance(self, name)
+        transition(nb, ("Stopped", "Failed"), "Updating")
+        if lifecycle_config_name:
+            if lifecycle_config_name not in self.notebook_instance_lifecycle_configurations:
+                raise ValidationError(message=f"Notebook Instance Lifecycle Config "
+                                              f"{lifecycle_config_name} does not exist.")
+            nb.lifecycle_config_name = lifecycle_config_name
+        if disassociate:
+            nb.lifecycle_config_name = None
+        if volume_size:
+            nb.volume_size_in_gb = volume_size
+
+    for fn in (get_notebook_instance, start_notebook_instance, stop_notebook_instance,
+               delete_notebook_instance, update_notebook_instance):
+        setattr(SageMakerModelBackend, fn.__name__, fn)
+    SageMakerModelBackend.list_notebook_instances = list_notebook_instances
+
+    def r_update(self):
+        self.sagemaker_backend.update_notebook_instance(
+            self._get_param("NotebookInstanceName"), self._get_param("LifecycleConfigName"),
+            self._get_param("DisassociateLifecycleConfig"), self._get_param("VolumeSizeInGB"))
+        return EmptyResult()
+
+    def r_presigned(self):
+        name = self._get_param("NotebookInstanceName")
+        nb = self.sagemaker_backend.get_notebook_instance(name)
+        token = secrets.token_urlsafe(16)
+        return ActionResult({"AuthorizedUrl": f"https://{nb.url}?authToken={token}"})
+
+    def r_update_config(self):
+        name = self._get_param("NotebookInstanceLifecycleConfigName")
+        config = self.sagemaker_backend.notebook_instance_lifecycle_configurations.get(name)
+        if config is None:
+            raise ValidationError(message=f"Unable to update Notebook Instance Lifecycle Config "
+                                          f"{name}. (Details: it does not exist.)")
+        if self._get_param("OnStart") is not None:
+            config.on_start = self._get_param("OnStart")
+        if self._get_param("OnCreate") is not None:
+            config.on_create = self._get_param("OnCreate")
+        return EmptyResult()
+
+    SageMakerResponse.update_notebook_instance_lifecycle_config = r_update_config
+    SageMakerResponse.update_notebook_instance = r_update
+    SageMakerResponse.create_presigned_notebook_instance_url = r_presigned

@@ -1,0 +1,111 @@
+"""AwsEmulator: moto's server app (as ThreadedMotoServer runs it) on a free loopback port,
+behind the fault layer, with the extensions of moto_ext installed.
+
+Point boto3 at it with `env()` (AWS_ENDPOINT_URL and dummy credentials); boto3 sends every
+service to that one endpoint and moto routes by the signature's service name.
+"""
+from __future__ import annotations
+
+import threading
+import urllib.request
+from datetime import datetime, timezone
+
+from . import moto_ext
+from .faults import Fault, FaultLayer
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+DLAMI_NAME = "Deep Learning OSS Nvidia Driver AMI GPU PyTorch 2.5.1 (Amazon Linux 2023) 20250101"
+AMAZON_OWNER_ID = "898082745236"  # the account that publishes the Deep Learning AMIs
+
+
+class AwsEmulator:
+    def __init__(self, delays: moto_ext.Delays | None = None):
+        moto_ext.install()
+        if delays is not None:
+            moto_ext.DELAYS.__dict__.update(delays.__dict__)
+        self._server = None
+        self._thread: threading.Thread | None = None
+        self.layer: FaultLayer | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> "AwsEmulator":
+        from moto.moto_server.werkzeug_app import (DomainDispatcherApplication,
+                                                   MotoRequestHandler, create_backend_app)
+        from werkzeug.serving import make_server
+
+        import logging
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
+        self.layer = FaultLayer(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server("127.0.0.1", 0, self.layer, threaded=True,
+                                   request_handler=MotoRequestHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join(timeout=5)
+            self._server = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def env(self) -> dict[str, str]:
+        return {"AWS_ENDPOINT_URL": self.url, "AWS_ACCESS_KEY_ID": "testing",
+                "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+                "AWS_DEFAULT_REGION": REGION, "AWS_EC2_METADATA_DISABLED": "true"}
+
+    def reset(self) -> None:
+        """Forget every resource, fault and counted call."""
+        req = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST", data=b"")
+        urllib.request.urlopen(req, timeout=10).read()
+        self.layer.reset()
+
+    # -- faults and counts ---------------------------------------------------------------
+    def inject(self, service: str, action: str, code: str, message: str, *, status: int = 400,
+               times: int | None = 1, when=None) -> Fault:
+        return self.layer.inject(Fault(service, action, code, message, status, times, when))
+
+    def count(self, action: str, service: str | None = None) -> int:
+        return self.layer.count(action, service)
+
+    def calls(self, action: str | None = None) -> list:
+        return [c for c in self.layer.calls if action is None or c.action == action]
+
+    # -- the clouds' own doings ----------------------------------------------------------
+    @staticmethod
+    def ec2_backend(region: str = REGION):
+        from moto.ec2.models import ec2_backends
+        return ec2_backends[ACCOUNT][region]
+
+    @staticmethod
+    def sagemaker_backend(region: str = REGION):
+        from moto.sagemaker.models import sagemaker_backends
+        return sagemaker_backends[ACCOUNT][region]
+
+    def seed_dlami(self, region: str = REGION, *, name: str = DLAMI_NAME,
+                   created: str = "2025-01-01T00:00:00.000Z", ami_id: str | None = None) -> str:
+        """Publish a Deep Learning AMI as Amazon does (owner alias `amazon`)."""
+        from moto.ec2.models.amis import Ami
+        import secrets
+
+        backend = self.ec2_backend(region)
+        ami_id = ami_id or f"ami-{secrets.token_hex(8)}"
+        backend.amis[ami_id] = Ami(
+            backend, ami_id, name=name, owner_id=AMAZON_OWNER_ID, owner_alias="amazon",
+            public=True, virtualization_type="hvm", architecture="x86_64",
+            root_device_type="ebs", root_device_name="/dev/xvda",
+            creation_date=datetime.fromisoformat(created.replace("Z", "+00:00")),
+            region_name=region)
+        return ami_id
+
+    def interrupt_spot(self, instance_id: str, region: str = REGION) -> None:
+        moto_ext.interrupt_spot(self.ec2_backend(region), instance_id)
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
