@@ -1,0 +1,211 @@
+#!/usr/bin/env python3
+"""nbctl's machine agent: stops an idle notebook machine, relays preemption notices.
+
+Standard library only, Python 3.8+. Busy: a kernel executing or connected, kernel/terminal/API
+activity within the timeout, a GPU at or over the threshold, a live pid in --job-dir. Jupyter
+not answering is no proof of idleness. Idle for the timeout: run --stop-command once, record
+why in --state-file, exit 0.
+"""
+import argparse, calendar, json, os, re, signal, ssl, subprocess, sys, time
+import urllib.error, urllib.request
+
+GCE_PATH = "/computeMetadata/v1/instance/preempted"
+EC2_TOKEN = "/latest/api/token"
+EC2_NOTICE = "/latest/meta-data/spot/instance-action"
+METADATA = {"gce": "http://metadata.google.internal", "ec2": "http://169.254.169.254"}
+NOTICE_POLL = 5.0  # a spot notice gives 30-120 s: poll for it more often than for idleness
+TLS = ssl._create_unverified_context()
+
+
+def parse_ts(text):
+    """Epoch seconds of Jupyter's UTC ISO-8601 time ("2026-11-23T02:01:03.123456Z"), or 0."""
+    try:
+        t = calendar.timegm(time.strptime((text or "")[:19], "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return 0
+    frac = re.match(r"\.\d+", text[19:])
+    return t + float(frac.group() if frac else 0)
+
+
+def iso(epoch):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def http(url, headers=None, method="GET"):
+    """(status, body); OSError if unreachable."""
+    req = urllib.request.Request(url, headers=headers or {}, method=method)
+    try:
+        # TLS is only ever to this machine's own Jupyter (self-signed on SageMaker)
+        with urllib.request.urlopen(req, timeout=5, context=TLS) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+
+
+def live_pids(job_dir):
+    """Pids in job_dir's <run_id>.pid files whose process exists."""
+    pids = []
+    names = os.listdir(job_dir) if job_dir and os.path.isdir(job_dir) else []
+    for name in sorted(n for n in names if n.endswith(".pid")):
+        try:
+            with open(os.path.join(job_dir, name)) as f:
+                pid = int(f.read())
+            os.kill(pid, 0)
+        except PermissionError:
+            pass  # exists, owned by another user
+        except (OSError, ValueError):
+            continue
+        pids.append(pid)
+    return pids
+
+
+def gpu_busy(threshold):
+    """A reason if a GPU is at or over threshold percent, else None."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu",
+                              "--format=csv,noheader,nounits"], capture_output=True,
+                             text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None  # no GPU; and a broken driver must not keep a machine up forever
+    use = [int(v) for v in out.split() if v.isdigit()]
+    if use and max(use) >= threshold:
+        return "gpu %d%% >= %g%%" % (max(use), threshold)
+    return None
+
+
+class Agent:
+    def __init__(self, opts):
+        self.o = opts
+        self.state = {"pid": os.getpid(), "idle_timeout": opts.idle_timeout}
+        self.last_activity = None
+
+    def jupyter(self, path):
+        token = ""
+        if os.path.exists(self.o.token_file or ""):
+            with open(self.o.token_file) as f:
+                token = f.read().strip()
+        auth = {"Authorization": "token " + token} if token else {}
+        # no_track_activity: our own polling is not a user's activity
+        status, body = http(self.o.jupyter_url.rstrip("/") + path + "?no_track_activity=1", auth)
+        if status != 200:
+            raise OSError("HTTP %d from %s" % (status, path))
+        return json.loads(body)
+
+    def observe(self):
+        """(busy reasons now, newest activity time Jupyter reports or None)."""
+        status = self.jupyter("/api/status")
+        kernels = self.jupyter("/api/kernels")
+        try:
+            terminals = self.jupyter("/api/terminals")
+        except OSError:
+            terminals = []  # a server may have terminals disabled
+        busy, stamps = [], [status.get("last_activity")]
+        for k in kernels:
+            stamps.append(k.get("last_activity"))
+            if k.get("execution_state") == "busy":
+                busy.append("kernel %s busy" % k.get("id"))
+            if (k.get("connections") or 0) > 0:  # an open notebook tab is someone working
+                busy.append("kernel %s connected" % k.get("id"))
+        stamps += [t.get("last_activity") for t in terminals]
+        pids = live_pids(self.o.job_dir)
+        busy += filter(None, [gpu_busy(self.o.gpu_threshold), pids and "jobs running: %s" % pids])
+        return busy, max(map(parse_ts, stamps)) or None
+
+    def check_idle(self, now):
+        """One idleness check; True once the stop command has run."""
+        st = self.state
+        st["checked_at"] = iso(now)
+        try:
+            busy, seen = self.observe()
+        except (OSError, ValueError) as e:
+            st.update(idle=False, reasons=["jupyter not answering: %s" % e])
+            return False
+        # with no time from Jupyter, the idle clock starts when the agent first looks
+        seen = now if busy else seen or self.last_activity or now
+        self.last_activity = max(seen, self.last_activity or seen)
+        idle_for = now - self.last_activity
+        st.update(last_activity=iso(self.last_activity), idle_seconds=round(idle_for, 1),
+                  idle=not busy, reasons=busy or ["no activity for %.0f s" % idle_for])
+        if busy or self.o.idle_timeout <= 0 or idle_for < self.o.idle_timeout:
+            return False
+        st.update(stopped_at=iso(now), stop_reason="idle for %.0f s" % idle_for)
+        self.save()  # the stop command may end this machine before we write again
+        st["stop_exit_code"] = subprocess.call(self.o.stop_command, shell=True)
+        return True
+
+    def notice(self):
+        """The cloud's preemption notice (a dict) or None; OSError if unreachable."""
+        base = (self.o.metadata_url or METADATA[self.o.preemption]).rstrip("/")
+        if self.o.preemption == "gce":
+            status, body = http(base + GCE_PATH, {"Metadata-Flavor": "Google"})
+            return {"action": "preempted"} if status == 200 and body.strip() == "TRUE" else None
+        status, token = http(base + EC2_TOKEN, {"X-aws-ec2-metadata-token-ttl-seconds": "300"},
+                             "PUT")
+        if status != 200:
+            raise OSError("HTTP %d for an IMDSv2 token" % status)
+        status, body = http(base + EC2_NOTICE, {"X-aws-ec2-metadata-token": token})
+        return json.loads(body) if status == 200 else None  # 404 until a notice
+
+    def check_preemption(self, now):
+        st = self.state
+        try:
+            notice = self.notice()
+            st.pop("preemption_error", None)
+        except (OSError, ValueError) as e:
+            st["preemption_error"] = str(e)
+            return
+        if not notice:
+            return
+        st.setdefault("preemption", dict(notice, noticed_at=iso(now)))
+        if self.o.signal_jobs and "signalled_at" not in st:  # once: jobs save on the first
+            pids = live_pids(self.o.job_dir)
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except OSError:
+                    pass  # ended meanwhile
+            st.update(signalled_pids=pids, signalled_at=iso(now))
+
+    def save(self):
+        if self.o.state_file:
+            tmp = self.o.state_file + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump(self.state, f, sort_keys=True)
+            os.replace(tmp, self.o.state_file)  # readers never see half a file
+
+    def run(self):
+        watch = self.o.preemption != "none"
+        next_idle = stopped = 0
+        while True:
+            if watch:
+                self.check_preemption(time.time())
+            if time.monotonic() >= next_idle:
+                next_idle = time.monotonic() + self.o.interval
+                stopped = self.check_idle(time.time())
+            self.save()
+            if stopped or self.o.once:
+                return 0
+            wait = next_idle - time.monotonic()
+            time.sleep(max(0.05, min(NOTICE_POLL, wait) if watch else wait))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="nbctl-agent", description=__doc__)
+    add = p.add_argument
+    add("--jupyter-url", default="http://127.0.0.1:8888")
+    add("--token-file")
+    add("--idle-timeout", type=float, default=0, help="seconds; 0: never stop")
+    add("--interval", type=float, default=60, help="seconds")
+    add("--gpu-threshold", type=float, default=10, help="percent")
+    add("--stop-command", default="true")
+    add("--state-file")
+    add("--job-dir", help="holds <run_id>.pid files")
+    add("--preemption", choices=["none", "gce", "ec2"], default="none")
+    add("--metadata-url", help="base URL")
+    add("--signal-jobs", action="store_true", help="SIGTERM jobs on a notice")
+    add("--once", action="store_true")
+    return Agent(p.parse_args(argv)).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
