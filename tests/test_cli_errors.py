@@ -25,6 +25,13 @@ BAD_UP = [
     (["status", "ghost"], "no instance named"),
     (["down", "ghost", "--yes"], "no instance named"),
     (["nosuchcommand"], "No such command"),
+    (["up", "x", "--provider", "paperspace", "--gpu", "a4000", "--preemptible"], "--provider gcp or --provider aws"),
+    (["up", "Nb_1", "--provider", "gcp", "--gpu", "t4"], "invalid instance name"),
+    (["up", "nb--", "--provider", "aws", "--gpu", "t4"], "invalid instance name"),
+    (["up", "x" * 64, "--provider", "paperspace", "--gpu", "a4000"], "invalid instance name"),
+    (["up", "x", "--provider", "gcp"], "needs a GPU"),
+    (["up", "x", "--provider", "gcp", "--gpu", "a4000"], "paperspace"),
+    (["up", "x", "--provider", "aws", "--gpu", "t4:3"], "N in"),
 ]
 
 
