@@ -5,21 +5,20 @@ Importing this package imports no AWS SDK: the backends (sagemaker, ec2, schedul
 boto3 load on the first verb that needs the cloud. Credentials come from boto3's standard
 chain; AWS_ENDPOINT_URL points every client at another endpoint (boto3 honours it itself).
 
-Where an instance lives (backend, region) is remembered in a small file under nbctl's data
-dir (names and regions only), so that the next command goes straight to it; otherwise both
-backends are asked, in every configured region.
+Where an instance lives (backend, region), and the id of its current EC2 launch, are
+remembered in a small file under nbctl's data dir (see hints.py), so that the next command
+goes straight to it; otherwise both backends are asked, in every configured region.
 """
 from __future__ import annotations
 
-import json
-import os
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from orchestrator.errors import NotFound, UserError
-from orchestrator.provider import Capability, Instance, Offer, Preemption, Provider
+from orchestrator.provider import Capability, Instance, Offer, Preemption, Provider, State
 
+from .hints import Hints
 from .settings import Settings, region_of
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -63,6 +62,7 @@ class AwsProvider(Provider):
         self._sagemaker: "SageMaker | None" = None
         self._schedules: "Schedules | None" = None
         self._where: dict[str, tuple[str, str]] = {}  # name -> (backend, region)
+        self._hints: Hints | None = None
 
     # -- backends (boto3 loads here) -----------------------------------------------------
     def _sdk(self):
@@ -75,7 +75,8 @@ class AwsProvider(Provider):
     def ec2(self) -> "Ec2":
         if self._ec2 is None:
             from .ec2 import Ec2
-            self._ec2 = Ec2(self._sdk(), self.settings, self.owner)
+            self._ec2 = Ec2(self._sdk(), self.settings, self.owner,
+                            key_path=self._data_path("aws-jupyter.key"))
         return self._ec2
 
     @property
@@ -143,40 +144,35 @@ class AwsProvider(Provider):
         return region_of(zone) if zone else None
 
     # -- where instances live --------------------------------------------------------------
-    def _hints_path(self) -> Path:
+    @staticmethod
+    def _data_path(file: str) -> Path:
         from orchestrator.config import data_dir
-        return data_dir() / "aws-locations.json"
+        return data_dir() / file
 
-    def _read_hints(self) -> dict:
-        try:
-            return json.loads(self._hints_path().read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {}
+    @property
+    def hints(self) -> Hints:
+        if self._hints is None:
+            self._hints = Hints(self._data_path("aws-locations.json"))
+        return self._hints
 
     def _remember(self, name: str, backend: str | None, region: str | None) -> None:
-        hints = self._read_hints()
         if backend and region:
             self._where[name] = (backend, region)
-            hints[name] = [backend, region]
         else:
             self._where.pop(name, None)
-            hints.pop(name, None)
-        path = self._hints_path()
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(hints, sort_keys=True))
-        os.replace(tmp, path)
+        self.hints.set_location(name, backend, region)
 
     def _regions(self) -> list[str]:
-        seen = [r for _, r in self._read_hints().values()] + [r for _, r in self._where.values()]
+        seen = [r for _, r in self.hints.locations().values()] + [r for _, r in self._where.values()]
         return list(dict.fromkeys([*self.settings.regions, *seen]))
 
     def _locate(self, name: str) -> tuple[str, str] | None:
         if name in self._where:
             return self._where[name]
-        hint = self._read_hints().get(name)
+        hint = self.hints.locations().get(name)
         if hint:
-            self._where[name] = (hint[0], hint[1])
-            return self._where[name]
+            self._where[name] = hint
+            return hint
         for region in self._regions():
             if self.sagemaker.describe(name, region) is not None:
                 self._remember(name, SAGEMAKER, region)
@@ -205,7 +201,12 @@ class AwsProvider(Provider):
         where = spec.zone or self.candidate_zones(spec)[0] or self.settings.region
         region = region_of(where)
         if backend == EC2:
-            inst = self.ec2.create(spec, where)
+            inst = self.ec2.create(spec, where, self.hints.launch(spec.name))
+            if inst.state in (State.DELETING, State.DELETED):
+                # The launch id named a launch since deleted (its end not written down here,
+                # e.g. deleted from another computer): EC2 answered with that old instance.
+                self.hints.end_launch(spec.name)
+                inst = self.ec2.create(spec, where, self.hints.launch(spec.name))
         else:
             inst = self.sagemaker.create(spec, region)
         self._remember(spec.name, backend, region)
@@ -249,6 +250,7 @@ class AwsProvider(Provider):
         if where is None:
             return
         self._backend(where[0]).delete(name, where[1])
+        self.hints.end_launch(name)  # a later `up` of this name is a new launch
 
     def set_idle_shutdown(self, name: str, timeout_seconds: int | None) -> None:
         """SageMaker: the lifecycle config running nbctl's agent; EC2: the agent's user data."""

@@ -4,6 +4,18 @@ from __future__ import annotations
 
 import threading
 
+_LOADER = None  # botocore's loader of service models, shared: each model is parsed once
+_LOADER_LOCK = threading.Lock()
+
+
+def _shared_loader():
+    global _LOADER
+    with _LOADER_LOCK:
+        if _LOADER is None:
+            from botocore.loaders import create_loader
+            _LOADER = create_loader()
+        return _LOADER
+
 
 class Clients:
     def __init__(self):
@@ -19,7 +31,13 @@ class Clients:
                 from botocore.config import Config
 
                 if self._session is None:
-                    self._session = boto3.session.Session()
+                    import botocore.session
+
+                    # A fresh session per Clients (it reads the environment then); only the
+                    # read-only models (megabytes of JSON for EC2) are shared.
+                    core = botocore.session.get_session()
+                    core.register_component("data_loader", _shared_loader())
+                    self._session = boto3.session.Session(botocore_session=core)
                 # botocore's retries are off (one attempt): orchestrator.retry is the one
                 # policy, so throttling is not retried twice over.
                 config = Config(retries={"total_max_attempts": 1, "mode": "standard"},

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
+import os
 import re
 import secrets
 from datetime import datetime, timezone
+from pathlib import Path
 
 from orchestrator.errors import NbctlError, NotFound, UserError
 from orchestrator.provider import (LABEL_NAME, LABEL_OWNER, LABEL_SPEC_HASH, Instance,
@@ -30,9 +33,46 @@ TOKEN_LINE = "# nbctl-jupyter-token: "
 _TOKEN_RE = re.compile(r"^# nbctl-jupyter-token: (\S+)$", re.MULTILINE)
 
 
-def client_token(name: str, spec_hash: str, zone: str, salt: str = "") -> str:
-    """RunInstances' idempotency key: the same launch asked twice is launched once."""
-    return hashlib.sha256(f"nbctl|{name}|{spec_hash}|{zone}|{salt}".encode()).hexdigest()[:64]
+def client_token(name: str, spec_hash: str, zone: str, launch: str) -> str:
+    """RunInstances' idempotency key: the same launch asked twice is launched once. `launch`
+    (see hints.py) changes once the instance is deleted, since EC2 keeps answering a token
+    with the instance it first launched, for a while even after that one is terminated."""
+    return hashlib.sha256(f"nbctl|{name}|{spec_hash}|{zone}|{launch}".encode()).hexdigest()[:64]
+
+
+def jupyter_token(client_token: str, key: bytes) -> str:
+    """The Jupyter token of one launch: an HMAC of its ClientToken under this computer's key.
+    A retried launch thus carries the same token, so its user data, and the whole request,
+    are the same (EC2 answers a token reused with other parameters with
+    IdempotentParameterMismatch); yet neither the name nor the ClientToken, which EC2 shows
+    to whoever may describe the instance, gives the Jupyter token away."""
+    mac = hmac.new(key, f"jupyter|{client_token}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac[:24]).decode()
+
+
+def local_key(path: Path) -> bytes:
+    """This computer's key for Jupyter tokens: 32 random bytes, made once, mode 0600. Lost,
+    it only means new tokens for new launches (`nbctl open` reads a token back from the
+    instance's user data)."""
+    try:
+        key = path.read_bytes()
+        if len(key) == 32:
+            return key
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(secrets.token_bytes(32))
+    try:
+        os.link(tmp, path)  # atomic and exclusive: of two processes, one key wins
+    except FileExistsError:
+        if len(path.read_bytes()) != 32:  # a damaged key: replace it
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_bytes()
 
 
 def user_data(*, idle_timeout: int | None, metadata_url: str | None, jupyter_port: int,
@@ -62,10 +102,11 @@ def _tags(d: dict) -> dict[str, str]:
 
 
 class Ec2:
-    def __init__(self, clients, settings: Settings, owner: str):
+    def __init__(self, clients, settings: Settings, owner: str, key_path: Path):
         self.clients = clients
         self.s = settings
         self.owner = owner
+        self.key_path = key_path
 
     def _ec2(self, region: str):
         return self.clients.get("ec2", region)
@@ -114,8 +155,10 @@ class Ec2:
         return [self.to_instance(d) for region in regions for d in self.describe(region, filters)]
 
     # -- the verbs -----------------------------------------------------------------------
-    def create(self, spec, zone: str) -> Instance:
-        """RunInstances as a persistent spot instance; returns once EC2 accepted it."""
+    def create(self, spec, zone: str, launch: str) -> Instance:
+        """RunInstances as a persistent spot instance; returns once EC2 accepted it. The
+        request is a function of (spec, zone, launch id, this computer's key, the newest Deep
+        Learning AMI), so a retry of one launch is byte for byte the same request."""
         from orchestrator.catalog import load_catalog
 
         region = region_of(zone)
@@ -125,13 +168,14 @@ class Ec2:
         tags = [{"Key": LABEL_NAME, "Value": spec.name}, {"Key": LABEL_OWNER, "Value": spec.owner},
                 {"Key": LABEL_SPEC_HASH, "Value": spec.spec_hash()}, {"Key": "Name", "Value": spec.name}]
         tags += [{"Key": k, "Value": v} for k, v in spec.labels.items()]
+        token = client_token(spec.name, spec.spec_hash(), zone, launch)
         params = {
             "ImageId": image_id, "InstanceType": offer.instance_type, "MinCount": 1, "MaxCount": 1,
             "Placement": {"AvailabilityZone": zone},
-            "ClientToken": client_token(spec.name, spec.spec_hash(), zone),
+            "ClientToken": token,
             "UserData": user_data(idle_timeout=spec.idle_timeout, metadata_url=self.s.metadata_url,
                                   jupyter_port=self.s.jupyter_port,
-                                  token=secrets.token_urlsafe(24)),
+                                  token=jupyter_token(token, local_key(self.key_path))),
             "InstanceInitiatedShutdownBehavior": "stop",
             "InstanceMarketOptions": {"MarketType": "spot", "SpotOptions": {
                 "SpotInstanceType": "persistent", "InstanceInterruptionBehavior": "stop"}},
@@ -152,13 +196,9 @@ class Ec2:
         if self.s.instance_profile:
             key = "Arn" if self.s.instance_profile.startswith("arn:") else "Name"
             params["IamInstanceProfile"] = {key: self.s.instance_profile}
+        # Retried (TransientError) with these very params: the same request each time.
         d = call(self._ec2(region).run_instances, action=f"launch {spec.name} in {zone}",
                  **params)["Instances"][0]
-        if d["State"]["Name"] in ("shutting-down", "terminated"):
-            # The token named an older launch of this name, since deleted: launch anew.
-            params["ClientToken"] = client_token(spec.name, spec.spec_hash(), zone, d["InstanceId"])
-            d = call(self._ec2(region).run_instances, action=f"launch {spec.name} in {zone}",
-                     **params)["Instances"][0]
         return self.to_instance(d)
 
     def image(self, image: str | None, region: str) -> tuple[str, str]:

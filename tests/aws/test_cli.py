@@ -2,10 +2,17 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
 from tests.aws.conftest import ROLE, SCHEDULER_ROLE
+from tests.aws.specs import on_start_script, user_data_of
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
 
@@ -81,3 +88,65 @@ def test_access_denied_through_the_cli_names_the_permission(cli, emu):
     assert r.returncode == 2
     assert "sagemaker:CreateNotebookInstance" in r.stderr
     assert emu.count("CreateNotebookInstance") == 1
+
+
+def killed_once_create_reached_the_cloud(emu, service: str, action: str, *args: str) -> None:
+    """Run `nbctl *args` and SIGKILL it once its create request has reached the emulator. The
+    emulator carries the request out but answers only later (Hold), as a cloud that accepted
+    a request whose answer never reached its caller."""
+    emu.hold(service, action, seconds=1.0)
+    env = {**os.environ, "NBCTL_POLL_INTERVAL": "0.05", "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", *args], env=env, cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while emu.count(action, service) == 0:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"`nbctl {' '.join(args)}` never sent {action}")
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=10) == -signal.SIGKILL
+
+
+def test_up_rerun_after_a_kill_mid_create_leaves_one_notebook(cli, emu):
+    args = ("up", "nb", "--provider", "aws", "--gpu", "t4", "--output", "json")
+    killed_once_create_reached_the_cloud(emu, "sagemaker", "CreateNotebookInstance", *args)
+    again = ok(cli(*args))
+    assert again["state"] == "RUNNING" and again["created"] is False
+    notebooks = emu.sagemaker_backend().notebook_instances
+    assert list(notebooks) == ["nb"]
+    assert {t["Key"]: t["Value"] for t in notebooks["nb"].tags}["nbctl-name"] == "nb"
+    assert emu.count("CreateNotebookInstance") == 1
+
+
+def test_up_rerun_after_a_kill_mid_create_leaves_one_spot_instance(cli, emu):
+    args = ("up", "sp", "--provider", "aws", "--gpu", "t4", "--preemptible", "--zone",
+            "us-east-1a,us-east-1b", "--output", "json")
+    killed_once_create_reached_the_cloud(emu, "ec2", "RunInstances", *args)
+    again = ok(cli(*args))
+    assert again["state"] == "RUNNING" and again["created"] is False
+    live = [i for r in emu.ec2_backend().reservations.values() for i in r.instances
+            if i.state != "terminated"]
+    assert len(live) == 1 and live[0].lifecycle == "spot"
+    assert {t["key"]: t["value"] for t in live[0].get_tags()}["nbctl-name"] == "sp"
+    assert emu.count("RunInstances") == 1
+
+
+def test_idle_command_changes_and_turns_off_a_notebooks_idle_shutdown(cli, emu):
+    ok(cli("up", "nb", "--provider", "aws", "--gpu", "t4", "--idle-timeout", "30m",
+           "--no-wait"))
+    assert ok(cli("idle", "nb", "--timeout", "45m", "--output", "json"))["idle_timeout"] == 2700
+    assert "--idle-timeout 2700" in on_start_script(emu)
+    assert ok(cli("idle", "nb", "--off", "--output", "json"))["idle_timeout"] is None
+    assert "--idle-timeout 0" in on_start_script(emu)
+
+
+def test_idle_command_on_a_spot_instance_asks_to_stop_it_first(cli, emu):
+    ok(cli("up", "sp", "--provider", "aws", "--gpu", "t4", "--preemptible", "--zone",
+           "us-east-1a", "--output", "json"))
+    refused = cli("idle", "sp", "--timeout", "30m")
+    assert refused.returncode != 0 and "nbctl stop sp" in refused.stderr
+    ok(cli("stop", "sp"))
+    ok(cli("idle", "sp", "--timeout", "30m", "--output", "json"))
+    (inst,) = [i for r in emu.ec2_backend().reservations.values() for i in r.instances]
+    assert "--idle-timeout 1800" in user_data_of(emu, inst.id)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import base64
 import subprocess
 import sys
-import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -12,25 +11,8 @@ import pytest
 from orchestrator.errors import AuthError, CapacityError, UserError
 from orchestrator.provider import State
 from orchestrator.spec import InstanceSpec, Schedule
+from tests.aws.specs import nb_spec, spot_spec, wait_state
 from tests.emulators.aws.cron_engine import EventBridgeCron
-
-
-def nb_spec(name="nb", **kw) -> InstanceSpec:
-    return InstanceSpec(name=name, provider="aws", gpu="t4", gpu_count=1, owner="tester", **kw)
-
-
-def spot_spec(name="sp", **kw) -> InstanceSpec:
-    return nb_spec(name, preemptible=True, **kw)
-
-
-def wait_state(aws, name, state, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        inst = aws.get(name)
-        if (inst.state if inst else State.DELETED) is state:
-            return inst
-        time.sleep(0.05)
-    raise AssertionError(f"{name} never became {state}")
 
 
 def test_importing_the_provider_imports_no_sdk():
@@ -119,7 +101,7 @@ def test_the_newest_deep_learning_ami_is_chosen(aws, emu):
 def test_a_repeated_launch_reuses_the_client_token(aws, emu):
     first = aws.create(spot_spec().with_zone("us-east-1a"))
     aws._where.clear()
-    aws.ec2.create(spot_spec(), "us-east-1a")  # as if the first answer had been lost
+    aws.ec2.create(spot_spec(), "us-east-1a", aws.hints.launch("sp"))  # first answer lost
     assert len(aws.list({"nbctl-name": "sp"})) == 1
     assert aws.get("sp").native_id == first.native_id
 

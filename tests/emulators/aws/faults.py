@@ -1,5 +1,7 @@
 """A thin WSGI layer in front of moto's server app: it names each request (service, action,
-parameters), counts it, and answers with an injected error where a rule says so.
+parameters), counts it, answers with an injected error where a rule says so, and holds back
+the answer to a request the service has already carried out where a `Hold` says so (a slow
+answer, during which a client may die: the cloud did the work all the same).
 
 Injected errors are shaped as each protocol's real errors are:
 - EC2 (query protocol): XML `<Response><Errors><Error><Code/><Message/></Error></Errors>
@@ -13,6 +15,7 @@ import io
 import json
 import re
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Callable
@@ -60,6 +63,21 @@ class Fault:
         if self.times is not None and self.hits >= self.times:
             return False
         return self.when is None or bool(self.when(call.params))
+
+
+@dataclass
+class Hold:
+    """Carry out `action` at once but send its answer only `seconds` later, `times` times."""
+
+    service: str
+    action: str
+    seconds: float
+    times: int | None = 1
+    hits: int = field(default=0)
+
+    def applies(self, call: Call) -> bool:
+        return ((call.service, call.action) == (self.service, self.action)
+                and (self.times is None or self.hits < self.times))
 
 
 def _flat_query(body: bytes) -> dict:
@@ -114,12 +132,19 @@ class FaultLayer:
         self.app = app
         self.calls: list[Call] = []
         self.faults: list[Fault] = []
+        self.holds: list[Hold] = []
         self._lock = threading.Lock()
 
     def reset(self) -> None:
         with self._lock:
             self.calls.clear()
             self.faults.clear()
+            self.holds.clear()
+
+    def hold(self, hold: Hold) -> Hold:
+        with self._lock:
+            self.holds.append(hold)
+        return hold
 
     def inject(self, fault: Fault) -> Fault:
         with self._lock:
@@ -136,15 +161,23 @@ class FaultLayer:
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
         call = describe(environ, body)
+        hold = None
         if call is not None:
             with self._lock:
                 self.calls.append(call)
                 fault = next((f for f in self.faults if f.applies(call)), None)
                 if fault is not None:
                     fault.hits += 1
+                hold = next((h for h in self.holds if h.applies(call)), None) if not fault else None
+                if hold is not None:
+                    hold.hits += 1
             if fault is not None:
                 status, headers, payload = error_response(call, fault)
                 headers.append(("Content-Length", str(len(payload))))
                 start_response(status, headers)
                 return [payload]
-        return self.app(environ, start_response)
+        if hold is None:
+            return self.app(environ, start_response)
+        answer = list(self.app(environ, start_response))  # done; nothing sent yet
+        time.sleep(hold.seconds)
+        return answer

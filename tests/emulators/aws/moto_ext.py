@@ -4,7 +4,10 @@ moto answers every call at once and in its final state; the real services do not
 - EC2 instances pass through `pending`, `stopping`, `shutting-down` before `running`,
   `stopped`, `terminated` (moto jumps straight there);
 - RunInstances with the same ClientToken returns the first launch instead of a second one
-  (moto launches again);
+  (moto launches again) in its state of now (moto always says `pending`), and refuses the
+  token with other parameters (IdempotentParameterMismatch);
+- ModifyInstanceAttribute's UserData.Value is a blob, base64 on the wire and decoded by the
+  protocol: it is the script itself (moto takes the decoded bytes for base64 and refuses them);
 - RunInstances with InstanceMarketOptions opens a spot instance request that the instance
   points at (SpotInstanceRequestId), and a persistent request outlives a stop (moto makes none);
 - SageMaker notebook instances are Pending, Stopping, Deleting for minutes; stop is only
@@ -115,7 +118,25 @@ def install() -> None:
 
 
 # -- EC2 -------------------------------------------------------------------------------------
+MISMATCH_MESSAGE = ("Arguments on this idempotent request are inconsistent with arguments "
+                    "used in previous request(s).")
+
+
+def request_parameters(querystring: dict) -> tuple:
+    """A RunInstances request's parameters as EC2 compares them for a reused ClientToken:
+    everything the caller asked (not the protocol's Action and Version)."""
+    return tuple(sorted((k, tuple(v)) for k, v in querystring.items()
+                        if k not in ("Action", "Version")))
+
+
+def _current_state(state) -> dict:
+    if isinstance(state, dict):
+        return state
+    return {"Code": state.code, "Name": state.name}
+
+
 def _patch_ec2() -> None:
+    from moto.ec2.exceptions import EC2ClientError
     from moto.ec2.models.instances import Instance, InstanceBackend
     from moto.ec2.models.spot_requests import SpotInstanceRequest
 
@@ -143,27 +164,53 @@ def _patch_ec2() -> None:
 
     from moto.ec2.responses.instances import InstanceResponse
 
-    # moto passes on only MarketType; keep the request's full options for the backend.
+    # moto passes on only MarketType; keep the request's full options for the backend, and
+    # every parameter, which EC2 compares when a ClientToken comes again.
     original_response = InstanceResponse.run_instances
 
     def run_instances_response(self):
         _REQUEST.market = self._get_param("InstanceMarketOptions") or {}
+        _REQUEST.params = request_parameters(self.querystring)
         try:
             return original_response(self)
         finally:
-            _REQUEST.market = {}
+            _REQUEST.market, _REQUEST.params = {}, None
 
     InstanceResponse.run_instances = run_instances_response
+
+    from moto.core.types import Base64EncodedString
+    from moto.ec2.responses import instances as instance_responses
+
+    original_parse = instance_responses.parse_user_data
+
+    def parse_user_data(value):
+        # bytes come only from a blob parameter, which the protocol already decoded
+        if isinstance(value, bytes):
+            return Base64EncodedString.from_raw_bytes(value)
+        return original_parse(value)
+
+    instance_responses.parse_user_data = parse_user_data
+    # EC2 answers a repeated launch with the instance as it is now: "the only information that
+    # might vary in the response is the state of the instance".
+    from moto.ec2.responses._base_response import EC2BaseResponse
+
+    EC2BaseResponse.RESPONSE_KEY_PATH_TO_TRANSFORMER[
+        "RunInstances.Reservation.Instances.Instance.State"] = _current_state
     original_run = InstanceBackend.run_instances
 
     def run_instances(self, image_id, count, user_data, security_group_names, **kwargs):
         token = kwargs.get("client_token")
+        params = getattr(_REQUEST, "params", None)
         if token and token != "ABCDE":  # moto's stand-in for "no token given"
             for reservation in self.reservations.values():
                 if reservation.instances and reservation.instances[0].client_token == token:
-                    return reservation  # EC2: same token, same launch
+                    # EC2: same token, same launch - if the request is the same one.
+                    if getattr(reservation, "request_parameters", params) != params:
+                        raise EC2ClientError("IdempotentParameterMismatch", MISMATCH_MESSAGE)
+                    return reservation
         reservation = original_run(self, image_id, count, user_data, security_group_names,
                                    **kwargs)
+        reservation.request_parameters = params
         market = getattr(_REQUEST, "market", None) or {}
         if market.get("MarketType") == "spot":
             options = market.get("SpotOptions") or {}

@@ -11,7 +11,7 @@ import urllib.request
 from datetime import datetime, timezone
 
 from . import moto_ext
-from .faults import Fault, FaultLayer
+from .faults import Fault, FaultLayer, Hold
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -70,6 +70,10 @@ class AwsEmulator:
     def inject(self, service: str, action: str, code: str, message: str, *, status: int = 400,
                times: int | None = 1, when=None) -> Fault:
         return self.layer.inject(Fault(service, action, code, message, status, times, when))
+
+    def hold(self, service: str, action: str, seconds: float, *, times: int | None = 1) -> Hold:
+        """Answer `action` only `seconds` after carrying it out."""
+        return self.layer.hold(Hold(service, action, seconds, times))
 
     def count(self, action: str, service: str | None = None) -> int:
         return self.layer.count(action, service)
