@@ -57,6 +57,7 @@ def run(name, command, provider, gpu, preemptible, region, zones, checkpoint_url
     prov.require(Capability.JOBS)
     spec = build_spec(prov, name, gpu=gpu, preemptible=preemptible, region=region,
                       zones=split_zones(zones), owner=owner())
+    prov.validate_job(spec)
     check_url(checkpoint_url)
     if not git_url:
         workdir = os.path.abspath(workdir or os.getcwd())

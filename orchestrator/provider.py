@@ -232,6 +232,11 @@ class Provider:
         """Instances the cloud preempted since then, from the cloud's own record."""
         return []
 
+    def validate_job(self, spec: "InstanceSpec") -> None:
+        """Can jobs run on a machine of this spec? Raise CapabilityError before anything is
+        created if not. No network."""
+        self.require(Capability.JOBS)
+
     def run_job(self, name: str, job: "JobSpec", restart: int) -> None:
         """Start attempt `restart` of the job on the running instance, through
         `python -m orchestrator.jobwrap` (which reports to job.status_url). Return at once.

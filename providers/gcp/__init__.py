@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, ClassVar
 from orchestrator.errors import CapabilityError, NotFound, UserError
 from orchestrator.provider import Capability, Instance, Offer, Preemption, Provider
 
-from .common import BACKEND_GCE, BACKEND_WORKBENCH, NO_NATIVE_CRON, backend_for
+from .common import BACKEND_GCE, BACKEND_WORKBENCH, NO_JOBS_ON_WORKBENCH, NO_NATIVE_CRON, backend_for
 from .settings import Settings
 from .zones import region_of, zones_of
 
@@ -30,6 +30,7 @@ from .zones import region_of, zones_of
 ABSENT_TTL = 10.0
 
 if TYPE_CHECKING:  # pragma: no cover
+    from orchestrator.jobs import JobSpec
     from orchestrator.spec import InstanceSpec, Schedule
 
     from .gce import Gce
@@ -42,10 +43,9 @@ class GcpProvider(Provider):
     sdk_modules = ("google.cloud.compute_v1", "google.cloud.notebooks_v2")
     capabilities = frozenset({Capability.SPOT, Capability.STOP_START,
                               Capability.NATIVE_IDLE_SHUTDOWN, Capability.NATIVE_SCHEDULE,
-                              Capability.PREEMPTION_NOTICE, Capability.NOTEBOOK_URL, Capability.GPU})
-    unsupported: ClassVar[dict] = {
-        Capability.JOBS: "training jobs (`nbctl run`) are not available on the gcp provider yet",
-    }
+                              Capability.PREEMPTION_NOTICE, Capability.NOTEBOOK_URL, Capability.GPU,
+                              Capability.JOBS})
+    unsupported: ClassVar[dict] = {}
     # Compute Engine and Workbench share this rule.
     name_pattern = r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?"
     name_rule = ("1-63 characters: lowercase letters, digits and hyphens, starting with a letter "
@@ -268,6 +268,31 @@ class GcpProvider(Provider):
     def preemptions(self, since: datetime) -> list[Preemption]:
         """From Compute Engine's own record (operations `compute.instances.preempted`)."""
         return self.gce.preemptions(since)
+
+    def validate_job(self, spec: "InstanceSpec") -> None:
+        super().validate_job(spec)
+        if not spec.preemptible:
+            raise CapabilityError(NO_JOBS_ON_WORKBENCH)
+
+    def run_job(self, name: str, job: "JobSpec", restart: int) -> None:
+        """Spot VMs only: the attempt goes into the VM's `nbctl-job` metadata, where the job
+        launcher of its start-up script picks it up. Returns once the metadata is written;
+        the same run_id and restart twice writes nothing. Workbench instances raise
+        CapabilityError."""
+        backend, zone = self._require(name)
+        if backend != BACKEND_GCE:
+            raise CapabilityError(NO_JOBS_ON_WORKBENCH)
+        from .gce_jobs import run_job
+        run_job(self.gce, name, zone, job, restart)
+
+    def cancel_job(self, name: str, run_id: str) -> None:
+        """Remove the job from the VM's metadata; the launcher SIGTERMs it. If the instance
+        or the job is gone, return silently."""
+        where = self._locate(name)
+        if where is None or where[0] != BACKEND_GCE:
+            return
+        from .gce_jobs import cancel_job
+        cancel_job(self.gce, name, where[1], run_id)
 
     def notebook_url(self, name: str) -> str:
         """Workbench: its proxy URI (Google sign-in); spot VM: Jupyter with its token."""

@@ -13,6 +13,8 @@ BACKEND_WORKBENCH = "workbench"
 LABEL_BACKEND = "nbctl-backend"
 NO_NATIVE_CRON = ("Vertex AI Workbench instances have no native cron schedule; nbctl's own "
                   "scheduler (`nbctl scheduler`) runs this one")
+NO_JOBS_ON_WORKBENCH = ("training jobs on GCP run on spot Compute Engine VMs: add --preemptible "
+                        "(Vertex AI Workbench notebooks do not take nbctl jobs)")
 # A fixed namespace: the same (name, spec, zone) always yields the same requestId.
 REQUEST_NAMESPACE = uuid.UUID("8f0e7c52-5b1e-4f57-9d0a-6a1f4c1d2b3e")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import time
+import uuid
 from datetime import datetime
 
 from google.cloud import compute_v1
@@ -79,20 +80,27 @@ class Gce:
         action = f"create {spec.name} in {zone}"
         body = self._resource(spec, zone)
         try:
-            op = faults.call(self.c.instances.insert_unary, request=compute_v1.InsertInstanceRequest(
-                project=self.project, zone=zone, instance_resource=body,
-                request_id=request_id(spec, zone)), action=action)
+            self._insert(body, zone, request_id(spec, zone), action)
+            found = self.get(spec.name, zone)
+            if found is None:
+                # GCE answered with the operation that first used this requestId, for a VM of
+                # this name since deleted (a re-creation after a preemption): ask anew.
+                self._insert(body, zone, str(uuid.uuid4()), action)
+                found = self.get(spec.name, zone)
         except NbctlError as e:
             if e.code != "alreadyExists":
                 raise
             found = self.get(spec.name, zone)
             if found is None:
                 raise
-            return found
-        self.wait(op, zone=zone, action=action)
-        return self.get(spec.name, zone) or Instance(
+        return found or Instance(
             name=spec.name, provider="gcp", state=State.PENDING, zone=zone, backend=BACKEND_GCE,
             preemptible=True, gpu=spec.gpu, gpu_count=spec.gpu_count)
+
+    def _insert(self, body: compute_v1.Instance, zone: str, rid: str, action: str) -> None:
+        op = faults.call(self.c.instances.insert_unary, request=compute_v1.InsertInstanceRequest(
+            project=self.project, zone=zone, instance_resource=body, request_id=rid), action=action)
+        self.wait(op, zone=zone, action=action)
 
     def _resource(self, spec: InstanceSpec, zone: str) -> compute_v1.Instance:
         accelerators = []
@@ -270,13 +278,17 @@ class Gce:
                     action=f"stop {name}")
 
     def start(self, name: str, zone: str) -> None:
+        """Waits for the start operation (not for RUNNING): a spot VM may not get its capacity
+        back, and that stockout is raised as CapacityError(scope=ZONE), as on create."""
         vm = self.get_vm(name, zone)
         if vm is None:
             raise NotFound(f"{name} does not exist in {zone}")
         if vm.status in _RUNNING:
             return
-        faults.call(self.c.instances.start_unary, project=self.project, zone=zone, instance=name,
-                    action=f"start {name}")
+        action = f"start {name} in {zone}"
+        op = faults.call(self.c.instances.start_unary, project=self.project, zone=zone,
+                         instance=name, action=action)
+        self.wait(op, zone=zone, action=action)
 
     def delete(self, name: str, zone: str) -> None:
         from .policies import detach_all
@@ -303,8 +315,14 @@ class Gce:
         items["startup-script"] = startup.startup_script(
             idle_timeout=timeout, metadata_url=self.s.metadata_url,
             jupyter_port=self.s.jupyter_port, token=items.get(TOKEN_KEY) or secrets.token_urlsafe(24))
+        self.set_metadata(vm, zone, items, action=f"set idle timeout of {name}")
+
+    def set_metadata(self, vm: compute_v1.Instance, zone: str, items: dict[str, str], *,
+                     action: str) -> None:
+        """Replace the VM's metadata items (guarded by the fingerprint read with `vm`), and
+        wait for the operation."""
         meta = compute_v1.Metadata(fingerprint=vm.metadata.fingerprint,
                                    items=[compute_v1.Items(key=k, value=v) for k, v in items.items()])
         op = faults.call(self.c.instances.set_metadata_unary, project=self.project, zone=zone,
-                         instance=name, metadata_resource=meta, action=f"set idle timeout of {name}")
-        self.wait(op, zone=zone, action=f"set idle timeout of {name}")
+                         instance=vm.name, metadata_resource=meta, action=action)
+        self.wait(op, zone=zone, action=action)

@@ -7,7 +7,7 @@ import pytest
 
 from tests.emulators.gcp import Delays, GcpEmulator
 
-FAST = Delays(operation=0.05, provision=0.2, stop=0.1, delete=0.1, wait_timeout=1.0)
+FAST = Delays(operation=0.05, provision=0.2, stop=0.1, delete=0.1, wait_timeout=1.0, notice=0.0)
 
 
 @pytest.fixture

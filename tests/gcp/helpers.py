@@ -1,9 +1,14 @@
 """Specs used across the GCP tests."""
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
+import urllib.request
 
 from orchestrator.spec import InstanceSpec
+from tests.conftest import REPO
 
 
 def spot(name="sp1", zones=("us-central1-a",), **kw) -> InstanceSpec:
@@ -26,3 +31,35 @@ def wait_state(provider, name, want, timeout=10.0):
         time.sleep(0.05)
         inst = provider.get(name)
     return inst
+
+
+class EmulatorProcess:
+    """`python -m tests.emulators.gcp` in a subprocess, with its control API at hand."""
+
+    def __init__(self, *args: str):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.emulators.gcp", "--port", "0", "--provision-delay", "0.3",
+             "--operation-delay", "0.05", "--stop-delay", "0.1", *args],
+            cwd=REPO, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("listening on "):
+            self.proc.kill()
+            raise RuntimeError(f"emulator did not start: {line!r}")
+        self.url = line.split()[-1]
+
+    def control(self, what: str, body: dict | None = None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(f"{self.url}/_emulator/{what}", data=data,
+                                     method="POST" if data is not None else "GET")
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read() or b"{}")
+
+    def env(self) -> dict[str, str]:
+        """What points the nbctl CLI at this emulator."""
+        return {"NBCTL_GCP_COMPUTE_ENDPOINT": self.url, "NBCTL_GCP_NOTEBOOKS_ENDPOINT": self.url,
+                "NBCTL_GCP_ANONYMOUS": "1", "GOOGLE_CLOUD_PROJECT": "test-project",
+                "NBCTL_POLL_INTERVAL": "0.1", "NBCTL_RETRY_SCALE": "0.01"}
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)

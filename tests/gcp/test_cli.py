@@ -2,44 +2,18 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import urllib.request
 
 import pytest
 
-from tests.conftest import REPO, run_nbctl
+from tests.conftest import run_nbctl
+from tests.gcp.helpers import EmulatorProcess
 
 pytestmark = pytest.mark.slow
 
 
-class EmulatorProcess:
-    def __init__(self):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.emulators.gcp", "--port", "0", "--provision-delay", "0.3",
-             "--operation-delay", "0.05", "--stop-delay", "0.1"],
-            cwd=REPO, stdout=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        if not line.startswith("listening on "):
-            self.proc.kill()
-            raise RuntimeError(f"emulator did not start: {line!r}")
-        self.url = line.split()[-1]
-
-    def control(self, what: str, body: dict | None = None):
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(f"{self.url}/_emulator/{what}", data=data,
-                                     method="POST" if data is not None else "GET")
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            return json.loads(resp.read() or b"{}")
-
-    def close(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def server():
-    emu = EmulatorProcess()
+    emu = EmulatorProcess("--preempt-notice", "0")
     yield emu
     violations = emu.control("violations")["violations"]
     emu.close()
@@ -48,9 +22,7 @@ def server():
 
 @pytest.fixture
 def env(server):
-    return {"NBCTL_GCP_COMPUTE_ENDPOINT": server.url, "NBCTL_GCP_NOTEBOOKS_ENDPOINT": server.url,
-            "NBCTL_GCP_ANONYMOUS": "1", "GOOGLE_CLOUD_PROJECT": "test-project",
-            "NBCTL_POLL_INTERVAL": "0.1", "NBCTL_RETRY_SCALE": "0.01"}
+    return server.env()
 
 
 def nbctl_json(env, *args):

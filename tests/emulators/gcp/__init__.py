@@ -3,7 +3,8 @@
     emu = GcpEmulator().start()        # 127.0.0.1, a free port
     emu.env()                          # the environment that points nbctl at it
     emu.inject("instances.insert", "stockout", zone="us-central1-a")
-    emu.preempt("sp1", "us-central1-b")
+    emu.preempt("sp1", "us-central1-b", notice=0)   # notice: default delays.notice
+    GcpEmulator(run_vms=True)          # booted VMs run their startup-script (vms.py)
     emu.counts["compute.instances.aggregatedList"], emu.violations
     emu.stop()
 
@@ -23,8 +24,8 @@ class GcpEmulator(Emulator):
     """The emulator plus its server thread."""
 
     def __init__(self, project: str = "test-project", delays: Delays | None = None,
-                 port: int = 0):
-        super().__init__(project, delays)
+                 port: int = 0, run_vms: bool = False):
+        super().__init__(project, delays, run_vms=run_vms)
         self._port = port
         self._server = None
         self._thread: threading.Thread | None = None
@@ -46,15 +47,11 @@ class GcpEmulator(Emulator):
 
     def env(self) -> dict[str, str]:
         return {"NBCTL_GCP_COMPUTE_ENDPOINT": self.url, "NBCTL_GCP_NOTEBOOKS_ENDPOINT": self.url,
-                "NBCTL_GCP_METADATA_URL": f"{self.url}/computeMetadata/v1",
                 "NBCTL_GCP_ANONYMOUS": "1", "GOOGLE_CLOUD_PROJECT": self.project}
 
-    def preempt(self, name: str, zone: str) -> dict:
-        with self.clock.lock:
-            self.clock.tick()
-            return self.compute.preempt(zone, name)
-
     def stop(self) -> None:
+        if self.compute.vms is not None:
+            self.compute.vms.close()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -4,6 +4,7 @@ resource policies. Answers in the API's JSON shapes; asynchronous like the cloud
 from __future__ import annotations
 
 import re
+import time
 
 from .state import ApiError, Clock, Delays, Ids, matches_filter, now_iso, parse_filter
 
@@ -35,6 +36,9 @@ class Compute:
         self.policies: dict[tuple[str, str], dict] = {}  # (region, name) -> ResourcePolicy
         self.request_ids: dict[str, dict] = {}  # requestId -> the operation it made
         self.images = {f: self._image(f) for f in IMAGE_FAMILIES}
+        self.vms = None  # a VmRuntime when VMs run for real (see vms.py)
+        # One row per boot: when it was asked for and when the VM was RUNNING (epoch seconds).
+        self.boots: list[dict] = []
 
     def _image(self, family: str) -> dict:
         name = f"{family}-v20250601-debian-11-py310"
@@ -115,8 +119,9 @@ class Compute:
         meta = dict(inst.get("metadata") or {})
         meta.update(kind="compute#metadata", fingerprint="meta-1")
         inst["metadata"] = meta
+        asked = time.time()
         op = self._operation(zone=zone, kind="insert", target=link, target_id=inst["id"],
-                             request_id=rid, then=lambda: self._boot(inst))
+                             request_id=rid, then=lambda: self._boot(inst, zone, asked))
         self.instances[(zone, name)] = inst
         return op
 
@@ -147,7 +152,7 @@ class Compute:
             raise http_error(400, "badRequest", "Invalid value for field "
                              "'resource.scheduling.automaticRestart': 'true'. Spot VMs cannot restart automatically.")
 
-    def _boot(self, inst: dict) -> None:
+    def _boot(self, inst: dict, zone: str, asked: float) -> None:
         inst["status"] = "STAGING"
 
         def up():
@@ -158,6 +163,10 @@ class Compute:
                     nic.setdefault("networkIP", "10.128.0.2")
                     for ac in nic.get("accessConfigs") or []:
                         ac["natIP"] = "203.0.113.10"
+                self.boots.append({"name": inst["name"], "zone": zone, "asked": asked,
+                                   "running": time.time()})
+                if self.vms is not None:
+                    self.vms.boot(zone, inst)
         self.clock.after(self.delays.provision / 2, up)
 
     def get(self, p: dict, query: dict, body, fault) -> dict:
@@ -195,6 +204,7 @@ class Compute:
 
     def _stopped(self, inst: dict) -> None:
         if inst["status"] == "STOPPING":
+            self._power_off(inst)
             inst["status"] = "TERMINATED"
             inst["lastStopTimestamp"] = now_iso()
             for nic in inst.get("networkInterfaces") or []:
@@ -206,11 +216,16 @@ class Compute:
         if again is not None:
             return again
         inst = self._get_instance(p)
+        zone, asked = p["zone"], time.time()
+        if fault in ("stockout", "stockout-details"):  # a spot VM may not get its capacity back
+            return self._operation(zone=zone, kind="start", target=inst["selfLink"],
+                                   target_id=inst["id"], request_id=_rid(query),
+                                   error=_insert_error(fault, zone, self.project), http_status=503)
 
         def act():
             if inst["status"] == "TERMINATED":
-                self._boot(inst)
-        return self._operation(zone=p["zone"], kind="start", target=inst["selfLink"],
+                self._boot(inst, zone, asked)
+        return self._operation(zone=zone, kind="start", target=inst["selfLink"],
                                target_id=inst["id"], request_id=_rid(query), then=act)
 
     def delete(self, p: dict, query: dict, body, fault) -> dict:
@@ -222,6 +237,8 @@ class Compute:
 
         def act():
             inst["status"] = "STOPPING"
+            if self.vms is not None:
+                self.vms.destroy(*key)
             self.clock.after(self.delays.delete, lambda: self.instances.pop(key, None))
         return self._operation(zone=p["zone"], kind="delete", target=inst["selfLink"],
                                target_id=inst["id"], request_id=_rid(query), then=act)
@@ -269,9 +286,36 @@ class Compute:
         return self._operation(zone=p["zone"], kind="removeResourcePolicies", target=inst["selfLink"],
                                target_id=inst["id"], request_id=_rid(query), then=act)
 
-    def preempt(self, zone: str, name: str) -> dict:
-        """The cloud reclaims a spot VM: TERMINATED, and a `compute.instances.preempted` record."""
-        inst = self.instances[(zone, name)]
+    def guest_shutdown(self, zone: str, name: str) -> None:
+        """`shutdown -h now` on the VM: it stops (TERMINATED), keeping its disk."""
+        inst = self.instances.get((zone, name))
+        if inst is not None and inst["status"] == "RUNNING":
+            inst["status"] = "STOPPING"
+            self.clock.after(self.delays.stop, lambda: self._stopped(inst))
+
+    def _power_off(self, inst: dict) -> None:
+        if self.vms is not None:
+            self.vms.halt(inst["zone"].rsplit("/", 1)[-1], inst["name"])
+
+    def preempt(self, zone: str, name: str, notice: float = 0.0) -> dict:
+        """The cloud reclaims a spot VM. With a notice, `instance/preempted` is TRUE for that
+        long first (GCE gives 30 s); then the VM's processes die, it is TERMINATED, and a
+        `compute.instances.preempted` operation records it (returned when there is no notice)."""
+        inst = self.instances.get((zone, name))
+        if inst is None:
+            raise not_found("instance", f"projects/{self.project}/zones/{zone}/instances/{name}")
+        if notice > 0:
+            if self.vms is not None:
+                self.vms.notice(zone, name)
+            self.clock.after(notice, lambda: self._reclaim(zone, name))
+            return {"name": name, "zone": zone, "noticeSeconds": notice}
+        return self._reclaim(zone, name)
+
+    def _reclaim(self, zone: str, name: str) -> dict | None:
+        inst = self.instances.get((zone, name))
+        if inst is None or inst["status"] not in ("RUNNING", "STAGING", "PROVISIONING"):
+            return None  # stopped or deleted during the notice: nothing left to take
+        self._power_off(inst)
         inst["status"] = "TERMINATED"
         inst["lastStopTimestamp"] = now_iso()
         op_name = f"systemevent-{self.ids.next()}"

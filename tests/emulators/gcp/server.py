@@ -56,7 +56,8 @@ def fault_error(method_id: str, fault: str, resource: str) -> ApiError:
 class Emulator:
     """State of both fake services plus the bookkeeping tests read."""
 
-    def __init__(self, project: str = "test-project", delays: Delays | None = None):
+    def __init__(self, project: str = "test-project", delays: Delays | None = None,
+                 run_vms: bool = False):
         self.project = project
         self.delays = delays or Delays()
         self.clock = Clock()
@@ -69,6 +70,17 @@ class Emulator:
         self.counts: Counter[str] = Counter()
         self.requests: list[dict] = []
         self.violations: list[str] = []
+        if run_vms:  # booted VMs run their startup-script as local processes
+            from .vms import VmRuntime
+            self.compute.vms = VmRuntime(self.clock.lock, self.clock.tick,
+                                         lambda z, n: self.compute.instances.get((z, n)),
+                                         self.compute.guest_shutdown, project)
+
+    def preempt(self, name: str, zone: str, notice: float | None = None) -> dict:
+        """Preempt a spot VM, after `notice` seconds of notice (default: delays.notice)."""
+        with self.clock.lock:
+            self.clock.tick()
+            return self.compute.preempt(zone, name, self.delays.notice if notice is None else notice)
 
     def inject(self, method: str, error: str, zone: str | None = None, count: int = 1) -> None:
         with self.clock.lock:
@@ -145,9 +157,10 @@ class Emulator:
             self.inject(body["method"], str(body["error"]), body.get("zone"), int(body.get("count", 1)))
             return 200, {}
         if op == "preempt" and verb == "POST":
-            with self.clock.lock:
-                self.clock.tick()
-                return 200, self.compute.preempt(body["zone"], body["name"])
+            try:
+                return 200, self.preempt(body["name"], body["zone"], body.get("notice"))
+            except ApiError as e:
+                return e.status, e.payload
         if op == "counts":
             return 200, dict(self.counts)
         if op == "reset-counts" and verb == "POST":

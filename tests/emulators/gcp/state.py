@@ -38,6 +38,7 @@ class Delays:
     stop: float = 0.2  # STOPPING -> TERMINATED (STOPPED)
     delete: float = 0.2
     wait_timeout: float = 2.0  # zoneOperations.wait answers by then even if not DONE
+    notice: float = 1.0  # a preemption's notice (GCE gives 30 s); 0: reclaimed at once
 
 
 @dataclass

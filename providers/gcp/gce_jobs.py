@@ -1,0 +1,74 @@
+"""Jobs on spot VMs: nbctl hands a job attempt to the VM through its metadata.
+
+`run_job` writes the instance attribute `nbctl-job` (JSON: run_id, restart, command,
+checkpoint_url, status_url, workdir, git_url); the job launcher that the VM's start-up script
+runs (job_launcher.py) sees the change at once and starts `python3 -m orchestrator.jobwrap`.
+The attribute survives a stop or a preemption, and the launcher starts each (run_id, restart)
+once per disk, so rebooting never runs an attempt twice. `cancel_job` removes the attribute,
+and the launcher sends the job SIGTERM.
+"""
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from orchestrator.errors import NbctlError, NotFound
+
+from .gce import Gce
+
+if TYPE_CHECKING:  # pragma: no cover
+    from orchestrator.jobs import JobSpec
+
+JOB_KEY = "nbctl-job"
+FINGERPRINT_TRIES = 3  # another writer changed the metadata between our read and write
+
+
+def payload(job: "JobSpec", restart: int) -> dict:
+    """What the VM needs to run this attempt; no secret goes in here (metadata is readable)."""
+    return {"run_id": job.run_id, "restart": int(restart), "command": list(job.command),
+            "checkpoint_url": job.checkpoint_url, "status_url": job.status_url,
+            "workdir": job.workdir, "git_url": job.git_url}
+
+
+def current(items: dict[str, str]) -> dict | None:
+    try:
+        value = json.loads(items.get(JOB_KEY) or "null")
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def run_job(gce: Gce, name: str, zone: str, job: "JobSpec", restart: int) -> None:
+    """Put attempt `restart` in the VM's metadata; the same attempt twice is a no-op."""
+    want = payload(job, restart)
+    _update(gce, name, zone, f"start job {job.run_id} on {name}",
+            lambda items: None if current(items) == want else {**items, JOB_KEY: json.dumps(want)})
+
+
+def cancel_job(gce: Gce, name: str, zone: str, run_id: str) -> None:
+    """Remove the job's attribute (the launcher then SIGTERMs it); another job's: no-op."""
+    def drop(items: dict[str, str]) -> dict[str, str] | None:
+        if (current(items) or {}).get("run_id") != run_id:
+            return None
+        return {k: v for k, v in items.items() if k != JOB_KEY}
+    try:
+        _update(gce, name, zone, f"cancel job {run_id} on {name}", drop)
+    except NotFound:
+        return
+
+
+def _update(gce: Gce, name: str, zone: str, action: str, change) -> None:
+    """Read-modify-write of the metadata items; `change` returns None for "nothing to do"."""
+    for attempt in range(FINGERPRINT_TRIES):
+        vm = gce.get_vm(name, zone)
+        if vm is None:
+            raise NotFound(f"{name} does not exist in {zone}")
+        items = change({i.key: i.value for i in vm.metadata.items})
+        if items is None:
+            return
+        try:
+            gce.set_metadata(vm, zone, items, action=action)
+            return
+        except NbctlError as e:
+            if e.code != "conditionNotMet" or attempt == FINGERPRINT_TRIES - 1:
+                raise

@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""nbctl's job launcher on a Compute Engine VM: starts the job nbctl put in the VM's metadata.
+
+The start-up script installs this file and runs it at every boot. It watches the instance
+attribute `nbctl-job` on the metadata server (`wait_for_change`, so a new job starts within a
+moment) and, once per (run_id, restart), starts
+
+    python3 -m orchestrator.jobwrap --status-url URL --run-id ID --restart N \\
+        --log FILE --pidfile <job-dir>/<run_id>.pid -- COMMAND...
+
+with NBCTL_CHECKPOINT_URL set, in the job's workdir if the VM has it, else in a clone of its git
+URL, else in --home. The pid file in the agent's job dir is how the agent SIGTERMs the job on a
+preemption notice. A marker on the boot disk remembers each attempt started, so a reboot after
+a preemption never starts the same attempt twice. When the attribute is removed (`nbctl jobs
+cancel`), the jobs it started get SIGTERM.
+
+Standard library only. The VM's python3 needs nbctl installed (`pip install nbctl`: the package
+`orchestrator` with its jobwrap, and fsspec; gcsfs too for gs:// checkpoints).
+"""
+import argparse, json, os, signal, subprocess, sys, time
+import urllib.error, urllib.request
+
+ATTRIBUTE = "/computeMetadata/v1/instance/attributes/nbctl-job"
+WAIT_SECONDS = 15  # each wait_for_change call returns by then, so children are reaped
+
+
+def fetch(base, last_etag):
+    """(value or None, etag) of the attribute, after it differs from last_etag or a timeout."""
+    url = "%s%s?wait_for_change=true&timeout_sec=%d&last_etag=%s" % (
+        base.rstrip("/"), ATTRIBUTE, WAIT_SECONDS, last_etag)
+    req = urllib.request.Request(url, headers={"Metadata-Flavor": "Google"})
+    try:
+        with urllib.request.urlopen(req, timeout=WAIT_SECONDS + 10) as resp:
+            return resp.read().decode(), resp.headers.get("ETag") or "0"
+    except urllib.error.HTTPError as e:
+        if e.code == 404:
+            return None, e.headers.get("ETag") or "0"
+        raise OSError("HTTP %d from the metadata server" % e.code)
+
+
+def workdir(job, opts):
+    if job.get("workdir") and os.path.isdir(job["workdir"]):
+        return job["workdir"]
+    if job.get("git_url"):
+        src = os.path.join(opts.state_dir, "src", job["run_id"])
+        if not os.path.isdir(src):
+            subprocess.run(["git", "clone", "--quiet", job["git_url"], src], check=True,
+                           timeout=600)
+        return src
+    os.makedirs(opts.home, exist_ok=True)
+    return opts.home
+
+
+def start(job, opts, children):
+    """Start this attempt unless it was started before (on this disk)."""
+    marker = os.path.join(opts.state_dir, "%s.%d.started" % (job["run_id"], int(job["restart"])))
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        return
+    log = os.path.join(opts.log_dir, "%s.%d.log" % (job["run_id"], int(job["restart"])))
+    cmd = [sys.executable, "-m", "orchestrator.jobwrap", "--status-url", job["status_url"],
+           "--run-id", job["run_id"], "--restart", str(int(job["restart"])), "--log", log,
+           "--pidfile", os.path.join(opts.job_dir, job["run_id"] + ".pid"), "--"] + job["command"]
+    env = dict(os.environ, NBCTL_CHECKPOINT_URL=job["checkpoint_url"])
+    try:
+        children.append(subprocess.Popen(cmd, cwd=workdir(job, opts), env=env,
+                                         stdin=subprocess.DEVNULL))
+    except (OSError, subprocess.SubprocessError) as e:
+        print("nbctl-jobs: cannot start %s: %s" % (job["run_id"], e), file=sys.stderr, flush=True)
+        return
+    print("nbctl-jobs: started %s attempt %s" % (job["run_id"], job["restart"]), flush=True)
+
+
+def cancel(children):
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)  # jobwrap passes it on to the command
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="nbctl-jobs", description=__doc__.split("\n")[0])
+    p.add_argument("--metadata-url", default="http://metadata.google.internal")
+    p.add_argument("--job-dir", required=True, help="the agent's folder of <run_id>.pid files")
+    p.add_argument("--state-dir", required=True, help="markers of the attempts started")
+    p.add_argument("--log-dir", required=True)
+    p.add_argument("--home", required=True, help="where a job without a workdir runs")
+    opts = p.parse_args(argv)
+    for d in (opts.job_dir, opts.state_dir, opts.log_dir):
+        os.makedirs(d, exist_ok=True)
+    children, last = [], "0"
+    while True:
+        children = [c for c in children if c.poll() is None]  # reap the finished ones
+        try:
+            value, tag = fetch(opts.metadata_url, last)
+        except (OSError, ValueError) as e:
+            print("nbctl-jobs: metadata server: %s" % e, file=sys.stderr, flush=True)
+            time.sleep(1)
+            continue
+        if tag == last:
+            continue  # the wait timed out with no change
+        last = tag
+        if value is None:
+            cancel(children)
+            continue
+        try:
+            job = json.loads(value)
+        except ValueError:
+            print("nbctl-jobs: nbctl-job is not JSON", file=sys.stderr, flush=True)
+            continue
+        start(job, opts, children)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

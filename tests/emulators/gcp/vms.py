@@ -1,0 +1,262 @@
+"""Emulated Compute Engine VMs that run for real, each with its own metadata server.
+
+When an emulated VM reaches RUNNING, it "boots": its `startup-script` metadata runs as a local
+bash process in a process group of its own, under a root folder of its own (NBCTL_ROOT, the
+prefix the start-up script puts before /opt/nbctl, /var/lib/nbctl ...). The folder outlives a
+stop, as a boot disk does, and goes with a delete. Stopping, deleting or preempting the VM kills
+its whole process group.
+
+The VM reaches `http://metadata.google.internal` as on GCE: its HTTP proxy (http_proxy) is a
+metadata server that knows only this VM, so the start-up script is byte for byte what a real VM
+runs. It answers `/computeMetadata/v1/instance/...` (name, id, zone, preempted, attributes/,
+attributes/<key> with `?wait_for_change=true&last_etag=...&timeout_sec=...`) and
+`/computeMetadata/v1/project/project-id`, only with `Metadata-Flavor: Google`, like the real one.
+
+The VM's PATH holds `python3` (this interpreter, with the repository on PYTHONPATH, as a Deep
+Learning VM image with nbctl installed would have) and a `shutdown` that asks the emulator to
+stop the VM (what halting a GCE VM does), then /usr/bin:/bin.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Callable
+from urllib.parse import parse_qs, urlsplit
+
+REPO = Path(__file__).resolve().parents[3]
+TICK_SECONDS = 0.02  # how often time moves while VMs run (a notice ends on time, unpolled)
+MAX_WAIT_FOR_CHANGE = 60.0
+
+
+@dataclass
+class Vm:
+    zone: str
+    name: str
+    root: Path
+    proc: subprocess.Popen | None = None
+    server: ThreadingHTTPServer | None = None
+    preempted: bool = False
+    boots: list[float] = field(default_factory=list)  # when each boot began (epoch seconds)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.zone, self.name
+
+
+def etag(value: str | None) -> str:
+    """The value's ETag; a missing key has one too, so a client can wait for it to appear."""
+    return hashlib.sha256(b"\0absent" if value is None else value.encode()).hexdigest()[:16]
+
+
+class VmRuntime:
+    """The processes and metadata servers of the emulated VMs.
+
+    `instance(zone, name)` gives the VM's Instance JSON (or None once deleted);
+    `guest_shutdown(zone, name)` is what `shutdown -h now` on the VM asks the cloud for. Both
+    are called with `lock` held, the emulator's state lock.
+    """
+
+    def __init__(self, lock: threading.RLock, tick: Callable[[], None],
+                 instance: Callable[[str, str], dict | None],
+                 guest_shutdown: Callable[[str, str], None], project: str,
+                 base_dir: str | None = None):
+        self.lock = lock
+        self.tick = tick
+        self.instance = instance
+        self.guest_shutdown = guest_shutdown
+        self.project = project
+        self.base = Path(base_dir or tempfile.mkdtemp(prefix="gce-vms-"))
+        self.vms: dict[tuple[str, str], Vm] = {}
+        self._closed = threading.Event()
+        self._ticker = threading.Thread(target=self._tick_forever, daemon=True, name="gce-vm-clock")
+        self._ticker.start()
+
+    # -- the VM's life ---------------------------------------------------------------------
+    def boot(self, zone: str, inst: dict) -> None:
+        """Run the instance's startup-script, as GCE does when a VM reaches RUNNING."""
+        vm = self.vms.get((zone, inst["name"]))
+        if vm is None:
+            vm = Vm(zone, inst["name"], self.base / zone / inst["name"])
+            self.vms[vm.key] = vm
+        self.halt(zone, inst["name"])
+        vm.preempted = False
+        vm.boots.append(time.time())
+        self._write_bin(vm.root / "emulator-bin")
+        vm.server = self._serve_metadata(vm)
+        script = _attribute(inst, "startup-script")
+        if script is None:
+            return
+        path = vm.root / "startup-script"
+        path.write_text(script)
+        log = vm.root / "startup-script.log"
+        env = {"PATH": f"{vm.root / 'emulator-bin'}:/usr/bin:/bin", "NBCTL_ROOT": str(vm.root),
+               "HOME": str(vm.root / "root"), "LANG": "C.UTF-8", "PYTHONPATH": str(REPO),
+               "PYTHONDONTWRITEBYTECODE": "1",
+               "http_proxy": f"http://127.0.0.1:{vm.server.server_address[1]}",
+               "no_proxy": "127.0.0.1,localhost"}
+        (vm.root / "root").mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as out:
+            vm.proc = subprocess.Popen(["bash", str(path)], cwd=vm.root, env=env,
+                                       stdin=subprocess.DEVNULL, stdout=out,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+
+    def notice(self, zone: str, name: str) -> None:
+        """The preemption notice: `instance/preempted` answers TRUE from now on."""
+        vm = self.vms.get((zone, name))
+        if vm is not None:
+            vm.preempted = True
+
+    def halt(self, zone: str, name: str) -> None:
+        """Power off: kill every process of the VM and its metadata server. Its disk stays."""
+        vm = self.vms.get((zone, name))
+        if vm is None:
+            return
+        if vm.proc is not None:
+            try:
+                os.killpg(vm.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            try:
+                vm.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+            vm.proc = None
+        if vm.server is not None:
+            server, vm.server = vm.server, None
+            threading.Thread(target=_close, args=(server,), daemon=True).start()
+
+    def destroy(self, zone: str, name: str) -> None:
+        """Delete: power off and throw the disk away."""
+        self.halt(zone, name)
+        vm = self.vms.pop((zone, name), None)
+        if vm is not None:
+            shutil.rmtree(vm.root, ignore_errors=True)
+
+    def close(self) -> None:
+        self._closed.set()
+        with self.lock:
+            for key in list(self.vms):
+                self.halt(*key)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def _tick_forever(self) -> None:
+        while not self._closed.wait(TICK_SECONDS):
+            if self.vms:
+                self.tick()
+
+    def _write_bin(self, bin_dir: Path) -> None:
+        bin_dir.mkdir(parents=True, exist_ok=True)
+        tools = {
+            "python3": f'#!/bin/sh\nexec {sys.executable} "$@"\n',
+            "shutdown": ("#!/bin/sh\n# halting a GCE VM stops it: ask the emulated cloud\n"
+                         "exec curl -s -X POST -H 'Metadata-Flavor: Google' "
+                         "http://metadata.google.internal/emulator/shutdown\n"),
+        }
+        for tool, text in tools.items():
+            path = bin_dir / tool
+            path.write_text(text)
+            path.chmod(0o755)
+
+    # -- the metadata server ---------------------------------------------------------------
+    def _serve_metadata(self, vm: Vm) -> ThreadingHTTPServer:
+        runtime = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, fmt, *args):
+                pass
+
+            def do_GET(self):
+                self._answer(*runtime.metadata(vm, "GET", self.path, self.headers))
+
+            def do_POST(self):
+                self._answer(*runtime.metadata(vm, "POST", self.path, self.headers))
+
+            def _answer(self, status: int, body: str, headers: dict):
+                data = body.encode()
+                try:
+                    self.send_response(status)
+                    for k, v in {"Content-Type": "application/text", "Metadata-Flavor": "Google",
+                                 **headers}.items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the VM was powered off while it waited for a change
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True, name=f"metadata-{vm.name}").start()
+        return server
+
+    def metadata(self, vm: Vm, verb: str, raw: str, headers) -> tuple[int, str, dict]:
+        """(status, body, headers) for one metadata request of this VM."""
+        parts = urlsplit(raw)  # through the proxy the request line holds the whole URL
+        path, query = parts.path, parse_qs(parts.query)
+        if headers.get("Metadata-Flavor") != "Google":
+            return 403, "Missing Metadata-Flavor:Google header.", {}
+        if verb == "POST" and path == "/emulator/shutdown":
+            with self.lock:
+                self.guest_shutdown(vm.zone, vm.name)
+            return 200, "", {}
+        prefix = "/computeMetadata/v1/"
+        if verb != "GET" or not path.startswith(prefix):
+            return 404, "Not Found", {}
+        key = path[len(prefix):]
+        wait = query.get("wait_for_change", ["false"])[0].lower() == "true"
+        last = query.get("last_etag", ["0"])[0]  # GCE's default: answer at once
+        timeout = min(float(query.get("timeout_sec", [MAX_WAIT_FOR_CHANGE])[0]), MAX_WAIT_FOR_CHANGE)
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                value = self._value(vm, key)
+            tag = etag(value)
+            if not wait or tag != last or time.monotonic() >= deadline or vm.server is None:
+                break
+            time.sleep(0.02)
+        if value is None:
+            return 404, "Not Found", {"ETag": tag}
+        return 200, value, {"ETag": tag}
+
+    def _value(self, vm: Vm, key: str) -> str | None:
+        inst = self.instance(vm.zone, vm.name)
+        if inst is None:
+            return None
+        items = {i["key"]: i.get("value", "") for i in (inst.get("metadata") or {}).get("items", [])}
+        if key == "instance/attributes/":
+            return "".join(f"{k}\n" for k in sorted(items))
+        if key.startswith("instance/attributes/"):
+            return items.get(key[len("instance/attributes/"):])
+        return {
+            "instance/name": inst["name"],
+            "instance/id": str(inst["id"]),
+            "instance/zone": f"projects/{self.project}/zones/{vm.zone}",
+            "instance/preempted": "TRUE" if vm.preempted else "FALSE",
+            "instance/scheduling/provisioning-model": (inst.get("scheduling") or {}).get(
+                "provisioningModel", "STANDARD"),
+            "project/project-id": self.project,
+        }.get(key)
+
+
+def _attribute(inst: dict, key: str) -> str | None:
+    for item in (inst.get("metadata") or {}).get("items", []):
+        if item.get("key") == key:
+            return item.get("value")
+    return None
+
+
+def _close(server: ThreadingHTTPServer) -> None:
+    server.shutdown()
+    server.server_close()

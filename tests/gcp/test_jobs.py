@@ -1,0 +1,150 @@
+"""Preemptible jobs on emulated Compute Engine: `nbctl run --provider gcp --preemptible` as a user
+runs it, against the emulator in a subprocess whose VMs run their start-up script for real.
+
+The job is scripts/examples/train_numpy.py: seeded SGD that checkpoints through
+orchestrator.checkpoint. However often and whenever the VM is preempted, the job finishes and
+its final weights equal, byte for byte, those of the same job never interrupted.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import REPO, run_nbctl
+from tests.gcp.helpers import EmulatorProcess
+
+pytestmark = pytest.mark.slow
+
+TRAIN = REPO / "scripts" / "examples" / "train_numpy.py"
+TRAIN_ARGS = ("--steps", "160", "--every", "10", "--step-time", "0.02")
+
+
+@pytest.fixture(scope="module")
+def server():
+    emu = EmulatorProcess("--run-vms", "--preempt-notice", "1")
+    yield emu
+    violations = emu.control("violations")["violations"]
+    emu.close()
+    assert violations == []
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> bytes:
+    """The final weights of the job run once, never interrupted."""
+    d = tmp_path_factory.mktemp("reference")
+    out = d / "weights.npy"
+    env = dict(os.environ, NBCTL_CHECKPOINT_URL=str(d / "ck"))
+    subprocess.run([sys.executable, str(TRAIN), *TRAIN_ARGS, "--out", str(out)], env=env,
+                   check=True, capture_output=True, timeout=120)
+    return out.read_bytes()
+
+
+def start_job(server, tmp_path, name: str, zones: str,
+              step_time: str = "0.02") -> tuple[subprocess.Popen, dict]:
+    """`nbctl run ... --follow` in the background; returns it and where its files go.
+    The step time only paces the job: the result is the same whatever it is."""
+    paths = {"ck": tmp_path / "ck", "out": tmp_path / "weights.npy"}
+    env = dict(os.environ, PYTHONPATH=str(REPO), **server.env())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "run", name, "--provider", "gcp", "--gpu", "t4",
+         "--preemptible", "--zone", zones, "--checkpoint-url", str(paths["ck"]),
+         "--max-restarts", "10", "--follow", "--output", "json", "--",
+         "python3", str(TRAIN), *TRAIN_ARGS, "--step-time", step_time, "--out", str(paths["out"])],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return proc, paths
+
+
+def attempt_status(ck, restart: int) -> dict | None:
+    for path in glob.glob(str(ck / "_nbctl" / "*" / f"status-{restart}.json")):
+        try:
+            with open(path) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+    return None
+
+
+def wait_running(proc, ck, restart: int, timeout: float = 60.0) -> dict | None:
+    """The attempt's status once it runs; None if the job ended first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        status = attempt_status(ck, restart)
+        if status and status.get("state") == "running":
+            return status
+        if status and status.get("state") == "exited":
+            return None
+        time.sleep(0.05)
+    return None
+
+
+def finish(proc, name: str, env: dict) -> dict:
+    try:
+        out, err = proc.communicate(timeout=180)
+    finally:
+        run_nbctl("down", name, "--yes", env=env)
+    assert proc.returncode == 0, err
+    return json.loads(out)
+
+
+def vm_zones(server, name: str) -> list[str]:
+    return [i["zone"] for i in server.control("state")["instances"] if i["name"] == name]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_job_preempted_at_random_points_finishes_with_the_uninterrupted_result(
+        server, tmp_path, reference, seed):
+    rng = random.Random(seed)
+    name, zone = f"job{seed}", "us-central1-a"
+    proc, paths = start_job(server, tmp_path, name, zone)
+    preempted = 0
+    for restart in range(2):
+        if wait_running(proc, paths["ck"], restart) is None:
+            break
+        # Anywhere: before the first save, mid-step, mid-save. Each attempt gets at most about
+        # a second, so two preemptions always land before the job's 3 s of steps are done.
+        time.sleep(rng.uniform(0.1, 1.0))
+        server.control("preempt", {"name": name, "zone": zone, "notice": rng.choice([0, 1])})
+        preempted += 1
+    job = finish(proc, name, server.env())
+    assert job["state"] == "SUCCEEDED"
+    assert job["preemptions"] == preempted == 2
+    assert paths["out"].read_bytes() == reference
+
+
+def test_a_notice_long_enough_lets_the_job_checkpoint_and_exit_before_the_vm_goes(
+        server, tmp_path, reference):
+    name, zone = "notice1", "us-central1-c"
+    proc, paths = start_job(server, tmp_path, name, zone, step_time="0.06")  # outlasts the notice
+    assert wait_running(proc, paths["ck"], 0) is not None
+    time.sleep(0.8)
+    # The agent polls `instance/preempted` every few seconds; this notice outlasts that.
+    server.control("preempt", {"name": name, "zone": zone, "notice": 7})
+    job = finish(proc, name, server.env())
+    first = attempt_status(paths["ck"], 0)
+    assert first["state"] == "exited" and first["exit_code"] == 85  # saved, then "resume me"
+    assert job["state"] == "SUCCEEDED" and job["preemptions"] == 1
+    assert paths["out"].read_bytes() == reference
+
+
+def test_a_stockout_when_the_preempted_vm_restarts_moves_the_job_to_the_next_zone(
+        server, tmp_path, reference):
+    name = "failover1"
+    proc, paths = start_job(server, tmp_path, name, "us-west1-a,us-west1-b")  # zones of its own
+    assert wait_running(proc, paths["ck"], 0) is not None
+    time.sleep(1.0)
+    for method in ("instances.start", "instances.insert"):  # zone a runs out for a while
+        server.control("inject", {"method": method, "error": "stockout", "zone": "us-west1-a",
+                                  "count": 5})
+    server.control("preempt", {"name": name, "zone": "us-west1-a", "notice": 0})
+    assert wait_running(proc, paths["ck"], 1) is not None
+    assert vm_zones(server, name) == ["us-west1-b"]  # the preempted VM was deleted first
+    job = finish(proc, name, server.env())
+    assert job["state"] == "SUCCEEDED" and job["restarts"] == 1
+    assert paths["out"].read_bytes() == reference

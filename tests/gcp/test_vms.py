@@ -1,0 +1,174 @@
+"""Emulated VMs that run for real: a RUNNING VM runs its start-up script under its own root, reaches
+its own metadata server, hears a preemption notice, starts the job in its metadata once, and dies
+with a stop, a delete or a preemption."""
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from orchestrator.jobs import JobSpec
+from orchestrator.provider import State
+from tests.emulators.gcp import Delays, GcpEmulator
+from tests.gcp.helpers import spot, wait_state
+
+ZONE = "us-central1-a"
+
+
+@pytest.fixture
+def vm_emu(monkeypatch):
+    emulator = GcpEmulator(delays=Delays(operation=0.05, provision=0.2, stop=0.1, delete=0.1,
+                                         wait_timeout=1.0, notice=0.5), run_vms=True).start()
+    for key, value in emulator.env().items():
+        monkeypatch.setenv(key, value)
+    yield emulator
+    emulator.stop()
+    assert emulator.violations == []
+
+
+@pytest.fixture
+def gcp(vm_emu):
+    from providers.gcp import GcpProvider
+    provider = GcpProvider({"region": "us-central1"}, owner="tester")
+    yield provider
+    provider.close()
+
+
+def until(check, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    return check()
+
+
+def running_vm(gcp, emu, name="sp1"):
+    gcp.create(spot(name))
+    wait_state(gcp, name, State.RUNNING)
+    vm = emu.compute.vms.vms[(ZONE, name)]
+    until(lambda: (vm.root / "run/nbctl/jobs.pid").exists())  # the script got to the end
+    return vm
+
+
+def metadata(vm, path, flavor=True, query=""):
+    """GET from the VM's metadata server, as the VM does (through its http_proxy)."""
+    port = vm.server.server_address[1]
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler(
+        {"http": f"http://127.0.0.1:{port}"}))
+    req = urllib.request.Request(f"http://metadata.google.internal/computeMetadata/v1/{path}{query}",
+                                 headers={"Metadata-Flavor": "Google"} if flavor else {})
+    try:
+        with opener.open(req, timeout=10) as resp:
+            return resp.status, resp.read().decode(), resp.headers.get("ETag")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(), e.headers.get("ETag")
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def pids(vm) -> list[int]:
+    return [int((vm.root / "run/nbctl" / f).read_text()) for f in ("agent.pid", "jobs.pid")]
+
+
+def test_a_running_vm_runs_its_startup_script_under_its_own_root(gcp, vm_emu):
+    vm = running_vm(gcp, vm_emu)
+    assert (vm.root / "opt/nbctl/nbctl_agent.py").exists()
+    assert (vm.root / "opt/nbctl/nbctl_jobs.py").exists()
+    assert all(alive(p) for p in pids(vm))
+
+
+def test_the_metadata_server_answers_only_with_the_metadata_flavor_header(gcp, vm_emu):
+    vm = running_vm(gcp, vm_emu)
+    assert metadata(vm, "instance/name")[:2] == (200, "sp1")
+    assert metadata(vm, "instance/name", flavor=False)[0] == 403
+
+
+def test_preempted_is_true_during_the_notice_then_the_vm_is_gone(gcp, vm_emu):
+    vm = running_vm(gcp, vm_emu)
+    assert metadata(vm, "instance/preempted")[1] == "FALSE"
+    vm_emu.preempt("sp1", ZONE)
+    assert metadata(vm, "instance/preempted")[1] == "TRUE"
+    before = pids(vm)
+    assert wait_state(gcp, "sp1", State.PREEMPTED).state is State.PREEMPTED
+    assert not any(alive(p) for p in before)
+
+
+def test_wait_for_change_answers_when_the_attribute_changes(gcp, vm_emu):
+    vm = running_vm(gcp, vm_emu)
+    status, _, tag = metadata(vm, "instance/attributes/nbctl-job")
+    assert status == 404
+    spec = spot()
+    job = JobSpec(run_id="r1", instance=spec, command=["true"], checkpoint_url="/nonexistent")
+    t0 = time.monotonic()
+    threading.Timer(0.3, gcp.run_job, ("sp1", job, 0)).start()
+    status, body, _ = metadata(vm, "instance/attributes/nbctl-job",
+                               query=f"?wait_for_change=true&last_etag={tag}&timeout_sec=10")
+    assert status == 200 and json.loads(body)["run_id"] == "r1"
+    assert time.monotonic() - t0 < 5
+
+
+def test_stop_kills_the_vm_processes_and_keeps_its_disk(gcp, vm_emu):
+    vm = running_vm(gcp, vm_emu)
+    before = pids(vm)
+    gcp.stop("sp1")
+    wait_state(gcp, "sp1", State.STOPPED)
+    assert not any(alive(p) for p in before)
+    assert (vm.root / "opt/nbctl/nbctl_agent.py").exists()
+
+
+def test_delete_kills_the_vm_processes_and_removes_its_disk(gcp, vm_emu):
+    vm = running_vm(gcp, vm_emu)
+    before = pids(vm)
+    gcp.delete("sp1")
+    assert until(lambda: not any(alive(p) for p in before))
+    assert not vm.root.exists()
+
+
+def test_the_vm_starts_the_job_in_its_metadata_and_cancel_stops_it(gcp, vm_emu, tmp_path):
+    running_vm(gcp, vm_emu)
+    job = JobSpec(run_id="r1", instance=spot(), checkpoint_url=str(tmp_path / "ck"),
+                  command=["python3", "-c", "import time; time.sleep(60)"], workdir=str(tmp_path))
+    gcp.run_job("sp1", job, 0)
+    status = tmp_path / "ck/_nbctl/r1/status-0.json"
+    assert until(lambda: status.exists() and json.loads(status.read_text())["state"] == "running")
+    gcp.cancel_job("sp1", "r1")
+    assert until(lambda: json.loads(status.read_text())["state"] == "exited")
+    assert json.loads(status.read_text())["exit_code"] == -15  # SIGTERM, passed on by jobwrap
+
+
+def test_a_restarted_vm_does_not_start_an_attempt_it_started_before(gcp, vm_emu, tmp_path):
+    vm = running_vm(gcp, vm_emu)
+    job = JobSpec(run_id="r1", instance=spot(), checkpoint_url=str(tmp_path / "ck"),
+                  command=["python3", "-c", "print('once')"], workdir=str(tmp_path))
+    gcp.run_job("sp1", job, 0)
+    log = vm.root / "var/log/nbctl-jobs.log"
+    assert until(lambda: log.exists() and "started r1 attempt 0" in log.read_text())
+    gcp.stop("sp1")
+    wait_state(gcp, "sp1", State.STOPPED)
+    gcp.start("sp1")
+    wait_state(gcp, "sp1", State.RUNNING)
+    until(lambda: (vm.root / "run/nbctl/jobs.pid").exists() and alive(pids(vm)[1]))
+    time.sleep(0.5)  # time for a wrong second start
+    assert log.read_text().count("started r1 attempt 0") == 1
+
+
+def test_shutdown_on_the_vm_stops_it_as_halting_a_gce_vm_does(gcp, vm_emu):
+    vm = running_vm(gcp, vm_emu)
+    proxy = f"http://127.0.0.1:{vm.server.server_address[1]}"
+    subprocess.run([str(vm.root / "emulator-bin/shutdown"), "-h", "now"], check=True, timeout=10,
+                   env={"PATH": "/usr/bin:/bin", "http_proxy": proxy})
+    assert wait_state(gcp, "sp1", State.STOPPED).state is State.STOPPED
