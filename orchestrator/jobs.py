@@ -22,12 +22,12 @@ from enum import Enum
 from sqlalchemy import insert, or_, select, update
 
 from . import log
+from .checkpoint import EXIT_PREEMPTED
 from .errors import CapacityError, NbctlError, UserError
 from .provider import Capability, Provider, State
 from .spec import InstanceSpec
 from .store import Store, jobs
 
-EXIT_PREEMPTED = 85  # the checkpoint helper's "preempted, resume me"
 LEASE_SECONDS = 60.0
 STARTUP_GRACE = 120.0  # an attempt with no status file after this long never started
 NOTICE_WAIT = 180.0  # after a job exits on a notice, how long to wait for the machine to go
