@@ -166,6 +166,14 @@ class Provider:
     def validate_spec(self, spec: "InstanceSpec") -> None:
         """Provider-specific checks on a spec; raise UserError/CapabilityError. No network."""
 
+    def check_zones_in_region(self, spec: "InstanceSpec") -> None:
+        """With both --region and --zone, every zone must lie in that region."""
+        if spec.region:
+            bad = [z for z in spec.zones if self.region_of(z) != spec.region]
+            if bad:
+                raise UserError(f"zone {bad[0]} is not in region {spec.region}: drop --region "
+                                f"or list zones of {spec.region}")
+
     def candidate_zones(self, spec: "InstanceSpec") -> list[str | None]:
         """Where `up` may place this spec, in the order to try: the user's --zone list, else
         the zones of --region (or of the configured default). The core moves to the next

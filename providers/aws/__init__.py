@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from orchestrator.errors import NotFound, UserError
+from orchestrator.errors import NotFound
 from orchestrator.provider import Capability, Instance, Offer, Preemption, Provider, State
 
 from .hints import Hints
@@ -111,11 +111,7 @@ class AwsProvider(Provider):
                                     backend=backend_for(spec))
         if not spec.preemptible:
             self.settings.require_role()
-        if spec.region:
-            bad = [z for z in spec.zones if region_of(z) != spec.region]
-            if bad:
-                raise UserError(f"zone {bad[0]} is not in region {spec.region}: drop --region "
-                                f"or list zones of {spec.region}")
+        self.check_zones_in_region(spec)
         if spec.schedule is not None:
             from .cron import to_eventbridge
             for expr in (spec.schedule.stop, spec.schedule.start):

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from orchestrator.errors import CapabilityError, NotFound, UserError
+from orchestrator.errors import CapabilityError, NotFound
 from orchestrator.provider import Capability, Instance, Offer, Preemption, Provider
 
 from .common import BACKEND_GCE, BACKEND_WORKBENCH, NO_JOBS_ON_WORKBENCH, NO_NATIVE_CRON, backend_for
@@ -100,11 +100,7 @@ class GcpProvider(Provider):
             backend = backend_for(spec)
             load_catalog().cheapest(self.name, spec.gpu, spec.gpu_count, spot=spec.preemptible,
                                     backend=backend)
-        if spec.region:
-            bad = [z for z in spec.zones if region_of(z) != spec.region]
-            if bad:
-                raise UserError(f"zone {bad[0]} is not in region {spec.region}: drop --region "
-                                f"or list zones of {spec.region}")
+        self.check_zones_in_region(spec)
 
     def candidate_zones(self, spec: "InstanceSpec") -> list[str | None]:
         """--zone list, else the GPU zones of --region, else the configured zone or region."""
