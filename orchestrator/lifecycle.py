@@ -19,6 +19,7 @@ from .store import Record, Store
 
 Progress = Callable[[str, State, float], None]
 DEFAULT_TIMEOUT = 1800.0
+PREEMPTED_RESTARTS = 3  # a spot machine preempted while `up` waits is started again this often
 
 
 class FailedState(NbctlError):
@@ -44,28 +45,51 @@ def find(store: Store, name: str) -> Record:
 
 
 def wait_for(provider: Provider, store: Store, name: str, targets: set[State], *,
-             timeout: float = DEFAULT_TIMEOUT, progress: Progress = _quiet) -> Instance | None:
-    """Poll `get` until the instance reaches one of targets; None means it is gone."""
-    start = time.monotonic()
+             timeout: float = DEFAULT_TIMEOUT, progress: Progress = _quiet,
+             restart_preempted: int = 0) -> Instance | None:
+    """Poll `get` until the instance reaches one of targets; None means it is gone.
+
+    restart_preempted: how many times a machine preempted before it reached RUNNING (a spot
+    VM can be taken back while it boots) is started again instead of failing the wait."""
+    start = since = time.monotonic()  # since: the last request this wait made
     interval = poll_interval(provider)
+    grace = max(3 * interval, 10.0)
+    moved = False  # a transitional state was seen since the last request
+    restarts = 0
     while True:
         inst = provider.get(name)
         state = inst.state if inst else State.DELETED
         if inst is not None:
             store.save(inst)
-        elapsed = time.monotonic() - start
+        now = time.monotonic()
+        elapsed = now - start
         progress(name, state, elapsed)
         if state in targets:
             return inst
-        # A settled state other than the target (STOPPED while waiting for RUNNING) is given
-        # a short grace, since clouds report the old state for a moment after a request.
-        if state is State.FAILED or (state.settled and elapsed > max(3 * interval, 10.0)):
-            why = f": {inst.detail}" if inst and inst.detail else ""
-            raise FailedState(f"{name} is {state.value}, not {'/'.join(t.value for t in targets)}{why}")
+        moved = moved or not state.settled
+        # Clouds report the old state for a moment after a request: a settled state other
+        # than the target counts only once the machine was seen moving, or after a grace.
+        current = moved or now - since > grace
+        if state is State.FAILED:
+            raise FailedState(_not_in(name, state, targets, inst))
+        if current and state is State.PREEMPTED and State.RUNNING in targets \
+                and restarts < restart_preempted:
+            restarts += 1
+            log.get().warning("%s was preempted before it was running; starting it again "
+                              "(%d of %d)", name, restarts, restart_preempted)
+            provider.start(name)
+            since, moved = time.monotonic(), False
+        elif current and state.settled:
+            raise FailedState(_not_in(name, state, targets, inst))
         if elapsed > timeout:
             raise NbctlError(f"timed out after {int(elapsed)}s waiting for {name} (still "
                              f"{state.value}); check later with `nbctl status {name} --refresh`")
         time.sleep(interval)
+
+
+def _not_in(name: str, state: State, targets: set[State], inst: Instance | None) -> str:
+    why = f": {inst.detail}" if inst and inst.detail else ""
+    return f"{name} is {state.value}, not {'/'.join(t.value for t in targets)}{why}"
 
 
 def up(provider: Provider, spec: InstanceSpec, *, store: Store, wait: bool = True,
@@ -90,7 +114,9 @@ def up(provider: Provider, spec: InstanceSpec, *, store: Store, wait: bool = Tru
         if wait:
             try:
                 inst = wait_for(provider, store, spec.name, {State.RUNNING}, timeout=timeout,
-                                progress=progress) or inst
+                                progress=progress,
+                                restart_preempted=PREEMPTED_RESTARTS if spec.preemptible else 0) \
+                    or inst
             except FailedState as e:
                 if created:  # it never ran: do not leave a broken machine behind
                     _cleanup(provider, store, spec.name)

@@ -7,7 +7,8 @@ it back on the same folder, `delete` removes the folder.
 
 `--preemptible` simulates preemption for demos and tests: with NBCTL_LOCAL_PREEMPT_AFTER (or
 config `preempt_after`) set to a duration such as "90s", or a range such as "30s-5m" for a
-random point in it, a watchdog announces a preemption notice and then kills the server.
+random point in it, counted from the moment the server answers, a watchdog announces a
+preemption notice and then kills the server.
 """
 from __future__ import annotations
 
@@ -112,7 +113,7 @@ class LocalProvider(Provider):
         if meta.get("preemptible"):
             window = process.preempt_window(self.config)
             if window:
-                meta["preempter_pid"] = process.start_preempter(d, meta["pid"], window)
+                meta["preempter_pid"] = process.start_preempter(d, meta["pid"], meta["port"], window)
         self._write_meta(name, meta)
 
     def get(self, name: str) -> Instance | None:

@@ -228,12 +228,13 @@ def preempt_window(config: dict) -> tuple[float, float, float] | None:
     return float(lo), float(hi), float(notice)
 
 
-def start_preempter(d: Path, server_pid: int, window: tuple[float, float, float]) -> int:
+def start_preempter(d: Path, server_pid: int, port: int,
+                    window: tuple[float, float, float]) -> int:
     lo, hi, notice = window
     delay = random.uniform(lo, hi)
     with open(d / "preempter.log", "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "providers.local.preempter", str(d),
-                                 str(server_pid), f"{delay:.3f}", f"{notice:.3f}"],
+                                 str(server_pid), str(port), f"{delay:.3f}", f"{notice:.3f}"],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     return proc.pid

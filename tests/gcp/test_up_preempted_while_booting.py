@@ -1,0 +1,50 @@
+"""`up` of a spot VM that the cloud takes back before it reaches RUNNING, as happens when a
+zone is short of spot capacity: the core starts it again instead of failing, a few times."""
+from __future__ import annotations
+
+import pytest
+
+from orchestrator import lifecycle
+from orchestrator.errors import NbctlError
+from orchestrator.provider import State
+from orchestrator.store import Store
+
+from tests.gcp.helpers import spot
+
+ZONE = "us-central1-a"
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv("NBCTL_POLL_INTERVAL", "0.05")
+    return Store(f"sqlite:///{tmp_path}/state.db")
+
+
+def preempt_while_booting(emu, times):
+    """A progress callback that preempts the VM the first `times` times it is seen booting."""
+    seen = {"preempted": 0, "booting": False}
+
+    def progress(name, state, elapsed):
+        booting = state in (State.PENDING, State.PROVISIONING)
+        if booting and not seen["booting"] and seen["preempted"] < times:
+            emu.preempt(name, ZONE, notice=0)
+            seen["preempted"] += 1
+        seen["booting"] = booting
+    return progress, seen
+
+
+def test_a_spot_vm_preempted_while_booting_is_started_again(gcp, emu, store):
+    progress, seen = preempt_while_booting(emu, times=2)
+    inst, created = lifecycle.up(gcp, spot(), store=store, timeout=30, progress=progress)
+    assert created and inst.state is State.RUNNING
+    assert seen["preempted"] == 2
+    assert emu.counts["compute.instances.start"] == 2
+    assert emu.counts["compute.instances.insert"] == 1
+
+
+def test_a_spot_vm_preempted_at_every_boot_is_deleted_with_a_clear_error(gcp, emu, store):
+    progress, seen = preempt_while_booting(emu, times=99)
+    with pytest.raises(NbctlError, match="PREEMPTED, not RUNNING.*deleted again"):
+        lifecycle.up(gcp, spot(), store=store, timeout=30, progress=progress)
+    assert seen["preempted"] == lifecycle.PREEMPTED_RESTARTS + 1
+    assert gcp.get("sp1") is None or gcp.get("sp1").state is State.DELETED
