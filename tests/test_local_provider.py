@@ -157,7 +157,7 @@ def test_fake_credentials_never_reach_the_store_or_logs(nbctl, nbctl_home):
         if path.is_file():
             blobs.append(path.read_bytes())
     con = sqlite3.connect(nbctl_home / "data" / "state.db")
-    for table in ("instances", "events", "meta", "locks", "schedules"):
+    for table in ("instances", "events", "meta", "locks", "schedules", "jobs"):
         blobs.append(repr(con.execute(f"select * from {table}").fetchall()).encode())
     assert (nbctl_home / "data" / "nbctl.log").exists()
     for value in secrets.values():

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import textwrap
 import threading
 
 import pytest
+
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
 
@@ -142,4 +146,41 @@ def test_two_controllers_restart_a_preempted_job_once(nbctl, tmp_path, script):
         assert after.restarts == 1 and after.preemptions == 1
     finally:
         nbctl("jobs", "cancel", run_id)
+        teardown_job(nbctl)
+
+
+TRAIN = REPO / "scripts" / "examples" / "train_numpy.py"
+TRAIN_ARGS = ("--steps", "200", "--every", "10", "--step-time", "0.02")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> bytes:
+    """The example job's final weights, run once and never interrupted."""
+    d = tmp_path_factory.mktemp("reference")
+    subprocess.run([sys.executable, str(TRAIN), *TRAIN_ARGS, "--checkpoint-url", str(d / "ck"),
+                    "--out", str(d / "w.npy")], check=True, capture_output=True, timeout=120)
+    return (d / "w.npy").read_bytes()
+
+
+@pytest.mark.parametrize("window,notice", [
+    ("1s-3s", "0"),        # no notice: killed wherever it is, mid-step or mid-save
+    ("1s-3s", "1s"),       # a notice: SIGTERM, a save of the current step, exit 85
+])
+def test_the_example_job_preempted_at_random_points_ends_bit_identical(
+        nbctl, tmp_path, reference, window, notice):
+    """The local preempter picks a random moment of each attempt in the window (counted from
+    the server answering); the job (4 s of steps) is taken away at least once, and its weights
+    equal the uninterrupted run's."""
+    out = tmp_path / "w.npy"
+    env = {"NBCTL_LOCAL_PREEMPT_AFTER": window, "NBCTL_LOCAL_PREEMPT_NOTICE": notice}
+    try:
+        r = nbctl("run", "job1", "--preemptible", "--max-restarts", "30", "--follow",
+                  "--checkpoint-url", str(tmp_path / "ck"), "-o", "json", "--",
+                  sys.executable, str(TRAIN), *TRAIN_ARGS, "--out", str(out),
+                  env=env, timeout=600)
+        assert r.returncode == 0, r.stdout + r.stderr
+        job = json.loads(r.stdout)
+        assert job["state"] == "SUCCEEDED" and job["preemptions"] >= 1, job
+        assert out.read_bytes() == reference
+    finally:
         teardown_job(nbctl)
