@@ -227,7 +227,10 @@ def step(store: Store, job: Job, provider: Provider, holder: str | None = None) 
         _set(store, job.spec.run_id, state=JobState.FAILED,
              detail=f"the machine is {state.value}: the job was stopped with it")
     elif status is None and job.started_at and now - job.started_at > STARTUP_GRACE:
-        _set(store, job.spec.run_id, state=JobState.FAILED, detail="the job never reported in")
+        _set(store, job.spec.run_id, state=JobState.FAILED,
+             detail=f"the job never reported in within {int(STARTUP_GRACE)}s: the machine's "
+                    "python3 needs nbctl installed (pip install nbctl) to run it; the "
+                    "machine's nbctl-jobs log says why")
     return get(store, job.spec.run_id)
 
 
