@@ -2,6 +2,8 @@
 zone is short of spot capacity: the core starts it again instead of failing, a few times."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from orchestrator import lifecycle
@@ -9,9 +11,24 @@ from orchestrator.errors import NbctlError
 from orchestrator.provider import State
 from orchestrator.store import Store
 
+from tests.emulators.gcp import GcpEmulator
+from tests.gcp.conftest import FAST
 from tests.gcp.helpers import spot
 
 ZONE = "us-central1-a"
+
+
+@pytest.fixture
+def emu(monkeypatch):
+    """The emulator with a boot long enough that every poll sees it (a busy machine's polls
+    could otherwise miss a 0.2 s boot, and with it the moment to preempt)."""
+    emulator = GcpEmulator(delays=replace(FAST, provision=1.5)).start()
+    for key, value in emulator.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("CLOUDSDK_CORE_PROJECT", raising=False)
+    yield emulator
+    emulator.stop()
+    assert emulator.violations == [], "requests that do not fit the discovery documents"
 
 
 @pytest.fixture
