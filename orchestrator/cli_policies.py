@@ -133,7 +133,10 @@ def idle(name, timeout, off, fmt):
     prov.set_idle_shutdown(name, seconds)
     store.record_event(name, "idle-policy", provider=prov.name,
                        detail=f"idle timeout {format_duration(seconds) if seconds else 'off'}")
-    emit({"name": name, "idle_timeout": seconds}, fmt,
+    if fmt != "json":
+        for w in prov.warnings:
+            click.echo(f"nbctl: note: {w}", err=True)
+    emit({"name": name, "idle_timeout": seconds, "warnings": prov.warnings}, fmt,
          text=f"{name}: idle shutdown {'off' if off else 'after ' + format_duration(seconds)}")
 
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, ClassVar
 
+from . import log
 from .errors import CapabilityError, UserError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -147,7 +148,12 @@ class Provider:
     def warnings(self) -> list[str]:
         """Notes for the user from the verbs run so far (a timeout rounded to what the cloud
         can do, say). The CLI shows them; they must not hold secrets."""
-        return []
+        return list(self.__dict__.get("_notes", ()))
+
+    def note(self, text: str) -> None:
+        """Add a note to `warnings` (and nbctl's log)."""
+        log.get().info("%s", text)
+        self.__dict__.setdefault("_notes", []).append(text)
 
     # -- checks the core runs before any verb --------------------------------------------
     def supports(self, cap: Capability) -> bool:

@@ -251,7 +251,9 @@ class AwsProvider(Provider):
     def set_idle_shutdown(self, name: str, timeout_seconds: int | None) -> None:
         """SageMaker: the lifecycle config running nbctl's agent; EC2: the agent's user data."""
         backend, region = self._require(name)
-        self._backend(backend).set_idle_shutdown(name, region, timeout_seconds)
+        note = self._backend(backend).set_idle_shutdown(name, region, timeout_seconds)
+        if note:
+            self.note(note)
 
     def set_schedule(self, name: str, schedule: "Schedule") -> None:
         """EventBridge Scheduler schedules calling stop/start on the instance itself."""

@@ -250,7 +250,7 @@ class Ec2:
                 pass  # already gone
         call(ec2.terminate_instances, action=f"terminate {name}", InstanceIds=[d["InstanceId"]])
 
-    def set_idle_shutdown(self, name: str, region: str, timeout: int | None) -> None:
+    def set_idle_shutdown(self, name: str, region: str, timeout: int | None) -> str | None:
         """Rewrite the user data with the new timeout (EC2 allows that only when stopped)."""
         d = self._require(name, region)
         if d["State"]["Name"] != "stopped":
@@ -261,6 +261,7 @@ class Ec2:
                            jupyter_port=self.s.jupyter_port, token=token)
         call(self._ec2(region).modify_instance_attribute, action=f"set idle timeout of {name}",
              InstanceId=d["InstanceId"], UserData={"Value": script.encode()})
+        return None
 
     def notebook_url(self, name: str, region: str) -> str:
         d = self._require(name, region)

@@ -257,16 +257,20 @@ class SageMaker:
                                  f"{int(DELETE_WAIT)}s; try `nbctl down {name}` again later")
             time.sleep(_poll_interval())
 
-    def set_idle_shutdown(self, name: str, region: str, timeout: int | None) -> None:
-        """Rewrite the attached lifecycle config (takes effect at the next start); a notebook
-        without one gets one attached, which SageMaker allows only while it is stopped."""
+    def set_idle_shutdown(self, name: str, region: str, timeout: int | None) -> str | None:
+        """Rewrite the attached lifecycle config (takes effect at the next start: a note says
+        so); a notebook without one gets one attached, which SageMaker allows only while it
+        is stopped."""
         d = self._require(name, region)
         attached = d.get("NotebookInstanceLifecycleConfigName")
         if attached == lifecycle_config_name(name):
             self.put_lifecycle_config(name, region, timeout)
-            return
+            if d["NotebookInstanceStatus"] != "Stopped":
+                return (f"{name}: the new idle timeout takes effect at the notebook's next "
+                        f"start (SageMaker runs its lifecycle config when it starts)")
+            return None
         if timeout is None:
-            return
+            return None
         if d["NotebookInstanceStatus"] != "Stopped":
             raise NbctlError(f"{name} is {d['NotebookInstanceStatus']}: SageMaker attaches a "
                              f"lifecycle config only to a stopped notebook; `nbctl stop {name}` "
@@ -274,6 +278,7 @@ class SageMaker:
         config = self.put_lifecycle_config(name, region, timeout)
         call(self._sm(region).update_notebook_instance, action=f"attach idle shutdown to {name}",
              NotebookInstanceName=name, LifecycleConfigName=config)
+        return None
 
     def notebook_url(self, name: str, region: str) -> str:
         """A presigned URL: it signs the person in, so it is shown, never stored."""

@@ -238,7 +238,9 @@ class GcpProvider(Provider):
     def set_idle_shutdown(self, name: str, timeout_seconds: int | None) -> None:
         """Workbench: its own `idle-timeout-seconds`; spot VMs: nbctl's on-VM agent."""
         backend, zone = self._require(name)
-        self._backend(backend).set_idle_shutdown(name, zone, timeout_seconds)
+        note = self._backend(backend).set_idle_shutdown(name, zone, timeout_seconds)
+        if note:
+            self.note(note)
 
     def native_schedule_for(self, backend: str) -> bool:
         """Whether instances of this backend have a cloud-side cron (only Compute Engine)."""

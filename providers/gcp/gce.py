@@ -303,8 +303,9 @@ class Gce:
         except NotFound:
             return
 
-    def set_idle_shutdown(self, name: str, zone: str, timeout: int | None) -> None:
-        """Rewrite the idle timeout and the startup script; the agent reads them at boot."""
+    def set_idle_shutdown(self, name: str, zone: str, timeout: int | None) -> str | None:
+        """Rewrite the idle timeout and the startup script; the agent reads them at boot.
+        Returns a note for the user when that boot is still to come."""
         vm = self.get_vm(name, zone)
         if vm is None:
             raise NotFound(f"{name} does not exist in {zone}")
@@ -316,6 +317,10 @@ class Gce:
             idle_timeout=timeout, metadata_url=self.s.metadata_url,
             jupyter_port=self.s.jupyter_port, token=items.get(TOKEN_KEY) or secrets.token_urlsafe(24))
         self.set_metadata(vm, zone, items, action=f"set idle timeout of {name}")
+        if vm.status in ("PROVISIONING", "STAGING", "RUNNING"):
+            return (f"{name}: the new idle timeout takes effect at the VM's next start (its "
+                    f"agent reads it at boot)")
+        return None
 
     def set_metadata(self, vm: compute_v1.Instance, zone: str, items: dict[str, str], *,
                      action: str) -> None:

@@ -73,6 +73,7 @@ class Workbench:
                 raise
             return found
         self.wait(lro.operation.name, action=action)
+        return None
         return self.get(spec.name, zone) or Instance(
             name=spec.name, provider="gcp", state=State.PENDING, zone=zone,
             backend=BACKEND_WORKBENCH, gpu=spec.gpu, gpu_count=spec.gpu_count)
@@ -179,7 +180,7 @@ class Workbench:
         except NotFound:
             return
 
-    def set_idle_shutdown(self, name: str, zone: str, timeout: int | None) -> None:
+    def set_idle_shutdown(self, name: str, zone: str, timeout: int | None) -> str | None:
         """Workbench stops an idle instance itself, after the `idle-timeout-seconds` metadata."""
         raw = self.get_raw(name, zone)
         if raw is None:

@@ -104,6 +104,7 @@ class LocalProvider(Provider):
             d, idle_timeout=meta.get("idle_timeout"),
             cuda_visible_devices=meta.get("cuda_visible_devices"))
         meta["started_at"] = time.time()
+        meta["culling"] = meta.get("idle_timeout")  # what this server's Jupyter culls after
         for marker in ("preempted.json", "preemption-notice"):
             (d / marker).unlink(missing_ok=True)
         meta.pop("agent_pid", None)
@@ -189,15 +190,19 @@ class LocalProvider(Provider):
         shutil.rmtree(d, ignore_errors=True)
 
     def set_idle_shutdown(self, name: str, timeout_seconds: int | None) -> None:
-        """Takes effect at once: the agent is restarted with the new timeout (Jupyter's own
-        culling settings follow at the next start)."""
+        """Takes effect at once: the agent, which stops the server, is restarted with the new
+        timeout. Jupyter's culling of idle kernels follows at the next start."""
         meta = self._meta(name)
         if meta is None:
             raise UserError(f"no local instance named {name!r}: see `nbctl list`")
         d = self._dir(name)
         process.terminate(meta.pop("agent_pid", None), d)
+        running = process.alive(meta.get("pid"), d)
+        if running and meta.get("culling") != timeout_seconds:
+            self.note(f"{name}: Jupyter's culling of idle kernels keeps its old setting until "
+                      f"`nbctl stop {name}` and `nbctl start {name}`")
         meta["idle_timeout"] = timeout_seconds
-        if timeout_seconds and process.alive(meta.get("pid"), d):
+        if timeout_seconds and running:
             meta["agent_pid"] = process.start_agent(d, meta["port"], meta["pid"], timeout_seconds)
         self._write_meta(name, meta)
 

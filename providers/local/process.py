@@ -54,11 +54,11 @@ def server_command(d: Path, port: int, idle_timeout: int | None) -> list[str]:
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")  # containers and CI run as root; refusing helps nobody
     if idle_timeout:
-        # Jupyter's own culling: idle (not busy) kernels and terminals go after the timeout,
-        # then the server shuts itself down once nothing has happened for the timeout.
+        # Jupyter's own culling: idle (not busy) kernels and terminals go after the timeout.
+        # Stopping the server is the agent's (start_agent): Jupyter's no-activity shutdown
+        # would not see jobs or GPU use, and could not be turned off without a restart.
         every = max(1, min(60, idle_timeout // 4))
-        cmd += [f"--ServerApp.shutdown_no_activity_timeout={idle_timeout}",
-                f"--MappingKernelManager.cull_idle_timeout={idle_timeout}",
+        cmd += [f"--MappingKernelManager.cull_idle_timeout={idle_timeout}",
                 f"--MappingKernelManager.cull_interval={every}",
                 "--MappingKernelManager.cull_busy=False",
                 f"--TerminalManager.cull_inactive_timeout={idle_timeout}",

@@ -135,7 +135,9 @@ def test_up_rerun_after_a_kill_mid_create_leaves_one_spot_instance(cli, emu):
 def test_idle_command_changes_and_turns_off_a_notebooks_idle_shutdown(cli, emu):
     ok(cli("up", "nb", "--provider", "aws", "--gpu", "t4", "--idle-timeout", "30m",
            "--no-wait"))
-    assert ok(cli("idle", "nb", "--timeout", "45m", "--output", "json"))["idle_timeout"] == 2700
+    changed = ok(cli("idle", "nb", "--timeout", "45m", "--output", "json"))
+    assert changed["idle_timeout"] == 2700
+    assert "next start" in changed["warnings"][0]  # it is starting: SageMaker runs OnStart once
     assert "--idle-timeout 2700" in on_start_script(emu)
     assert ok(cli("idle", "nb", "--off", "--output", "json"))["idle_timeout"] is None
     assert "--idle-timeout 0" in on_start_script(emu)

@@ -21,6 +21,7 @@ def test_notebook_idle_timeout_rewrites_its_config_while_running(aws, emu):
     assert "--idle-timeout 2700" in on_start_script(emu)
     assert emu.count("UpdateNotebookInstanceLifecycleConfig") == 1
     assert emu.count("UpdateNotebookInstance") == 0
+    assert any("next start" in w for w in aws.warnings)  # SageMaker runs it at start only
 
 
 def test_notebook_idle_off_keeps_the_agent_with_no_timeout(aws, emu):

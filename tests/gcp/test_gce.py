@@ -243,6 +243,17 @@ def test_set_idle_shutdown_rewrites_the_vm_metadata(gcp, emu):
     inst = emu.compute.instances[("us-central1-a", "sp1")]
     items = {i["key"]: i["value"] for i in inst["metadata"]["items"]}
     assert items["idle-timeout-seconds"] == "3600"
+    # the agent reads it at boot, so a VM that is up is told so rather than left to guess
+    assert any("next start" in w for w in gcp.warnings)
+
+
+def test_set_idle_shutdown_of_a_stopped_vm_needs_no_note(gcp, emu):
+    gcp.create(spot(idle_timeout=600))
+    wait_state(gcp, "sp1", State.RUNNING)
+    gcp.stop("sp1")
+    wait_state(gcp, "sp1", State.STOPPED)
+    gcp.set_idle_shutdown("sp1", 3600)
+    assert gcp.warnings == []
 
 
 def test_a_preemption_before_the_last_start_does_not_mark_a_later_stop_preempted(gcp, emu):
