@@ -23,16 +23,18 @@ def schedule() -> None:
 def schedule_set(name, stop_cron, start_cron, tz, fmt):
     """Install or replace NAME's schedule (natively where the cloud has a scheduler)."""
     from .output import emit
-    from .schedule import apply_schedule, make_schedule, remove_schedule
+    from .schedule import ENGINE_NATIVE, apply_schedule, make_schedule
     sched = make_schedule(stop_cron, start_cron, tz)
     if sched is None:
         raise UserError("give --stop and/or --start with a cron, and --tz")
     store = _store()
     prov = _provider_for(store, name)
-    from .schedule import check_schedule
-    check_schedule(prov, sched)
-    remove_schedule(prov, name, store)
+    old = store.get_schedule(name)
+    # The new schedule replaces the old in place (native schedulers check it before writing),
+    # so one the cloud refuses leaves the old one working.
     engine = apply_schedule(prov, name, sched, store)
+    if old and old["engine"] == ENGINE_NATIVE and engine != ENGINE_NATIVE:
+        prov.clear_schedule(name)
     emit({"name": name, "engine": engine, **sched.to_dict()}, fmt,
          text=f"{name}: schedule set, run by {_engine_words(engine, prov.name)}")
 

@@ -69,6 +69,24 @@ def test_schedule_through_the_cli_makes_one_eventbridge_schedule(cli, emu):
     assert call["ScheduleExpressionTimezone"] == "America/New_York"
 
 
+def test_a_schedule_eventbridge_refuses_leaves_the_old_one_working(cli, emu):
+    ok(cli("up", "nb", "--provider", "aws", "--gpu", "t4", "--schedule-stop", "0 19 * * 1-5",
+           "--tz", "America/New_York", "--no-wait"))
+    deletes, writes = emu.count("DeleteSchedule"), len(emu.calls())
+    refused = cli("schedule", "set", "nb", "--stop", "0 0 1 * 1", "--tz", "America/New_York")
+    assert refused.returncode == 2 and "EventBridge" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert emu.count("DeleteSchedule") == deletes
+    assert not [c for c in emu.calls()[writes:] if "Schedule" in c.action]  # nothing touched
+    shown = ok(cli("schedule", "show", "nb", "--output", "json"))
+    assert shown["stop"] == "0 19 * * 1-5" and shown["engine"] == "native"
+    replaced = ok(cli("schedule", "set", "nb", "--stop", "30 18 * * 1-5", "--tz",
+                      "America/New_York", "--output", "json"))
+    assert replaced["engine"] == "native"
+    assert emu.calls("UpdateSchedule")[-1].params["ScheduleExpression"] == "cron(30 18 ? * 2-6 *)"
+    assert emu.count("CreateSchedule") == 1  # replaced in place, not made twice
+
+
 def test_capacity_in_the_first_zone_ends_in_the_next_through_the_cli(cli, emu):
     emu.inject("ec2", "RunInstances", "InsufficientInstanceCapacity", "no g4dn.xlarge capacity",
                status=500, times=None,
