@@ -73,7 +73,6 @@ class Workbench:
                 raise
             return found
         self.wait(lro.operation.name, action=action)
-        return None
         return self.get(spec.name, zone) or Instance(
             name=spec.name, provider="gcp", state=State.PENDING, zone=zone,
             backend=BACKEND_WORKBENCH, gpu=spec.gpu, gpu_count=spec.gpu_count)
@@ -194,3 +193,4 @@ class Workbench:
             instance=notebooks_v2.Instance(name=raw.name, gce_setup=notebooks_v2.GceSetup(metadata=metadata)),
             update_mask={"paths": ["gce_setup.metadata"]}), action=action)
         self.wait(lro.operation.name, action=action)
+        return None
