@@ -133,6 +133,10 @@ def idle(name, timeout, off, fmt):
     prov = _provider_for(store, name)
     prov.require(Capability.NATIVE_IDLE_SHUTDOWN)
     prov.set_idle_shutdown(name, seconds)
+    rec = store.get(name)
+    if rec is not None and rec.spec is not None:  # the recorded spec follows the machine
+        from dataclasses import replace
+        store.save(rec.instance, replace(rec.spec, idle_timeout=seconds))
     store.record_event(name, "idle-policy", provider=prov.name,
                        detail=f"idle timeout {format_duration(seconds) if seconds else 'off'}")
     if fmt != "json":

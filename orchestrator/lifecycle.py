@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Callable
 
 from . import log
@@ -104,6 +105,7 @@ def up(provider: Provider, spec: InstanceSpec, *, store: Store, wait: bool = Tru
         created = existing is None or existing.state is State.DELETED
         if not created:
             _check_same_spec(existing, rec, spec)
+            spec = _keep_policies(provider, rec, spec)
             if existing.state in (State.STOPPED, State.PREEMPTED):
                 provider.start(spec.name)
             store.save(existing, spec)
@@ -132,6 +134,18 @@ def _check_same_spec(existing: Instance, rec: Record | None, spec: InstanceSpec)
                f"{' --preemptible' if rec.spec.preemptible else ''})") if rec and rec.spec else ""
         raise UserError(f"{spec.name!r} exists with a different spec{was}: `nbctl down "
                         f"{spec.name}` first, or choose another name")
+
+
+def _keep_policies(provider: Provider, rec: Record | None, spec: InstanceSpec) -> InstanceSpec:
+    """`up` of an existing machine keeps its idle timeout (and records it as it is): say so
+    when another was asked for."""
+    if rec is None or rec.spec is None:
+        return spec
+    had = rec.spec.idle_timeout
+    if spec.idle_timeout is not None and spec.idle_timeout != had:
+        provider.note(f"{spec.name} exists, so its idle timeout is unchanged: change it with "
+                      f"`nbctl idle {spec.name} --timeout DURATION`")
+    return replace(spec, idle_timeout=had)
 
 
 def _create_with_failover(provider: Provider, spec: InstanceSpec, store: Store) -> Instance:

@@ -32,6 +32,13 @@ BAD_UP = [
     (["up", "x", "--provider", "gcp"], "needs a GPU"),
     (["up", "x", "--provider", "gcp", "--gpu", "a4000"], "paperspace"),
     (["up", "x", "--provider", "aws", "--gpu", "t4:3"], "N in"),
+    # options a provider could not honour are refused, never silently dropped
+    (["up", "x", "--image", "ubuntu"], "--image has no meaning on the local provider"),
+    (["up", "x", "--disk-gb", "100"], "--disk-gb has no meaning on the local provider"),
+    (["up", "x", "--zone", "us-central1-a"], "--region/--zone has no meaning"),
+    (["up", "x", "--region", "us-central1"], "--region/--zone has no meaning"),
+    (["up", "x", "--provider", "aws", "--gpu", "t4", "--image", "ami-0abc"], "--preemptible"),
+    (["up", "x", "--provider", "gcp", "--gpu", "t4", "--disk-gb", "100"], "at least 150 GB"),
 ]
 
 

@@ -136,6 +136,20 @@ def test_preemptible_local_instance_is_preempted_by_the_simulator(nbctl, nbctl_h
         nbctl("down", "spot", "--yes")
 
 
+def test_up_says_what_it_could_not_do_instead_of_staying_silent(nbctl, nbctl_home):
+    first = nbctl("up", "spot", "--preemptible", env={"NBCTL_LOCAL_PREEMPT_AFTER": ""})
+    try:
+        assert first.returncode == 0, first.stderr
+        assert "no preemption is simulated until NBCTL_LOCAL_PREEMPT_AFTER" in first.stderr
+        again = nbctl("up", "spot", "--preemptible", "--idle-timeout", "30m")
+        assert again.returncode == 0, again.stderr
+        assert "idle timeout is unchanged" in again.stderr and "nbctl idle spot" in again.stderr
+        assert json.loads(nbctl("status", "spot", "-o", "json").stdout)["spec"]["idle_timeout"] \
+            is None
+    finally:
+        nbctl("down", "spot", "--yes")
+
+
 def test_malformed_preemption_window_fails_before_creating(nbctl, nbctl_home):
     r = nbctl("up", "spot", "--preemptible", env={"NBCTL_LOCAL_PREEMPT_AFTER": "soon"})
     assert r.returncode == 2 and "NBCTL_LOCAL_PREEMPT_AFTER" in r.stderr

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from orchestrator.errors import NotFound
+from orchestrator.errors import NotFound, UserError
 from orchestrator.provider import Capability, Instance, Offer, Preemption, Provider, State
 
 from .hints import Hints
@@ -110,6 +110,10 @@ class AwsProvider(Provider):
             load_catalog().cheapest(self.name, spec.gpu, spec.gpu_count, spot=spec.preemptible,
                                     backend=backend_for(spec))
         if not spec.preemptible:
+            if spec.image:
+                raise UserError("SageMaker notebook instances run Amazon's own images, so "
+                                "--image applies only with --preemptible (an EC2 AMI id or "
+                                "name): drop --image or add --preemptible")
             self.settings.require_role()
         self.check_zones_in_region(spec)
         if spec.schedule is not None:

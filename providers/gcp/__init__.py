@@ -18,10 +18,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from orchestrator.errors import CapabilityError, NotFound
+from orchestrator.errors import CapabilityError, NotFound, UserError
 from orchestrator.provider import Capability, Instance, Offer, Preemption, Provider
 
-from .common import BACKEND_GCE, BACKEND_WORKBENCH, NO_JOBS_ON_WORKBENCH, NO_NATIVE_CRON, backend_for
+from .common import (BACKEND_GCE, BACKEND_WORKBENCH, NO_JOBS_ON_WORKBENCH, NO_NATIVE_CRON,
+                     WORKBENCH_MIN_DISK_GB, backend_for)
 from .settings import Settings
 from .zones import region_of, zones_of
 
@@ -100,6 +101,11 @@ class GcpProvider(Provider):
             backend = backend_for(spec)
             load_catalog().cheapest(self.name, spec.gpu, spec.gpu_count, spot=spec.preemptible,
                                     backend=backend)
+        if backend_for(spec) == BACKEND_WORKBENCH and spec.disk_gb and \
+                spec.disk_gb < WORKBENCH_MIN_DISK_GB:
+            raise UserError(f"Workbench instances need a boot disk of at least "
+                            f"{WORKBENCH_MIN_DISK_GB} GB: use --disk-gb {WORKBENCH_MIN_DISK_GB} "
+                            f"or more (or --preemptible for a Compute Engine VM)")
         self.check_zones_in_region(spec)
 
     def candidate_zones(self, spec: "InstanceSpec") -> list[str | None]:

@@ -10,6 +10,7 @@ from orchestrator.spec import InstanceSpec
 
 BACKEND_GCE = "gce"
 BACKEND_WORKBENCH = "workbench"
+WORKBENCH_MIN_DISK_GB = 150  # the smallest boot disk a Workbench instance takes
 LABEL_BACKEND = "nbctl-backend"
 NO_NATIVE_CRON = ("Vertex AI Workbench instances have no native cron schedule; nbctl's own "
                   "scheduler (`nbctl scheduler`) runs this one")

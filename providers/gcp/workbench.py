@@ -18,7 +18,7 @@ from orchestrator.spec import InstanceSpec
 
 from . import faults
 from .clients import Clients
-from .common import BACKEND_WORKBENCH, REQUEST_NAMESPACE, filter_expr, gpu_of, labels_for
+from .common import BACKEND_WORKBENCH, REQUEST_NAMESPACE, WORKBENCH_MIN_DISK_GB, filter_expr, gpu_of, labels_for
 from .settings import Settings
 from .states import workbench_state
 
@@ -99,7 +99,8 @@ class Workbench:
             gce_setup=notebooks_v2.GceSetup(
                 machine_type=machine, accelerator_configs=accelerators,
                 gpu_driver_config=notebooks_v2.GPUDriverConfig(enable_gpu_driver=bool(accelerators)),
-                boot_disk=notebooks_v2.BootDisk(disk_size_gb=max(150, spec.disk_gb or 150)),
+                boot_disk=notebooks_v2.BootDisk(
+                    disk_size_gb=spec.disk_gb or WORKBENCH_MIN_DISK_GB),
                 vm_image=image, metadata=metadata),
             labels=labels_for(spec, self.owner, BACKEND_WORKBENCH))
 

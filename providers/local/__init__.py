@@ -55,6 +55,13 @@ class LocalProvider(Provider):
                       price_date="-", source="your own machine")]
 
     def validate_spec(self, spec: InstanceSpec) -> None:
+        for given, option, why in ((spec.image, "--image", "it runs this machine's Python"),
+                                   (spec.disk_gb, "--disk-gb", "it uses this machine's disk"),
+                                   (spec.region or spec.zones, "--region/--zone",
+                                    "it runs on this machine")):
+            if given:
+                raise UserError(f"{option} has no meaning on the local provider ({why}): drop "
+                                f"it, or choose a cloud with --provider")
         if spec.gpu_count:
             process.pick_gpus(spec.gpu, spec.gpu_count)  # raises UserError if not here
         if spec.preemptible:
@@ -115,6 +122,9 @@ class LocalProvider(Provider):
             window = process.preempt_window(self.config)
             if window:
                 meta["preempter_pid"] = process.start_preempter(d, meta["pid"], meta["port"], window)
+            else:
+                self.note(f"{name}: no preemption is simulated until NBCTL_LOCAL_PREEMPT_AFTER "
+                          f"(or config preempt_after) is set, e.g. 30s-5m")
         self._write_meta(name, meta)
 
     def get(self, name: str) -> Instance | None:
