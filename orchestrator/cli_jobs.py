@@ -6,6 +6,7 @@ import time
 
 import click
 
+from . import log
 from .cli import OUTPUT, _provider, _seconds, _store, cli
 from .errors import UserError
 
@@ -70,6 +71,16 @@ def run(name, command, provider, gpu, preemptible, region, zones, checkpoint_url
                             checkpoint_url=checkpoint_url, max_restarts=max_restarts,
                             restart_on_failure=restart_on_failure, workdir=workdir,
                             git_url=git_url)
+    if workdir and not prov.shares_filesystem:
+        # The machine cannot see this computer's files: carry them in the job's storage,
+        # before anything is created (too big a directory is refused here).
+        from dataclasses import replace
+
+        from .workdir import ARCHIVE, pack
+        url = f"{job_spec.status_url}/{ARCHIVE}"
+        size = pack(workdir, url)
+        log.get().info("packed %s (%d bytes) to %s", workdir, size, url)
+        job_spec = replace(job_spec, workdir_url=url)
     store = _store()
     progress = Progress(fmt)
     try:

@@ -56,6 +56,7 @@ class JobSpec:
     restart_on_failure: bool = False
     workdir: str | None = None
     git_url: str | None = None
+    workdir_url: str | None = None  # the workdir's archive, for machines that do not share it
 
     @property
     def status_url(self) -> str:
@@ -222,7 +223,7 @@ def step(store: Store, job: Job, provider: Provider, holder: str | None = None) 
             _recover(store, job, provider, preempted=False, why=f"exited with code {code}")
         else:
             _set(store, job.spec.run_id, state=JobState.FAILED, exit_code=code,
-                 detail=f"the command exited with code {code}")
+                 detail=status.get("detail") or f"the command exited with code {code}")
     elif state in (State.STOPPED, State.DELETED, State.FAILED):
         _set(store, job.spec.run_id, state=JobState.FAILED,
              detail=f"the machine is {state.value}: the job was stopped with it")

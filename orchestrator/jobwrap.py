@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--restart", type=int, required=True)
     ap.add_argument("--log", default=None, help="local file for the command's output")
     ap.add_argument("--pidfile", default=None, help="written while the command runs")
+    ap.add_argument("--workdir-url", default=None,
+                    help="archive of the job's working directory, unpacked here first")
     ap.add_argument("command", nargs=argparse.REMAINDER)
     args = ap.parse_args(argv)
     cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -68,6 +70,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     base = {"run_id": args.run_id, "restart": args.restart, "host": socket.gethostname(),
             "started_at": started}
+    if args.workdir_url:
+        from .workdir import unpack
+        try:
+            unpack(args.workdir_url, os.getcwd())
+        except Exception as e:  # noqa: BLE001 - reported to the controller, which gives up
+            write_json(status_url, dict(base, state="exited", exit_code=127, ended_at=time.time(),
+                                        heartbeat_at=time.time(),
+                                        detail=f"cannot unpack the working directory: {e}"))
+            return 127
     try:
         # Same process group as the wrapper: a signal to the group reaches both, and a kill
         # of the group at the end of a preemption notice leaves nothing behind.

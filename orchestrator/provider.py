@@ -139,6 +139,9 @@ class Provider:
     )
     # Seconds between `get` calls while the core waits (NBCTL_POLL_INTERVAL overrides).
     poll_interval: ClassVar[float] = 5.0
+    # Jobs run where this computer's files are (the local provider): --workdir is used in
+    # place instead of being carried to the machine as an archive.
+    shares_filesystem: ClassVar[bool] = False
 
     def __init__(self, config: dict | None = None, owner: str = "nbctl"):
         self.config = dict(config or {})

@@ -8,8 +8,9 @@ moment) and, once per (run_id, restart), starts
     python3 -m orchestrator.jobwrap --status-url URL --run-id ID --restart N \\
         --log FILE --pidfile <job-dir>/<run_id>.pid -- COMMAND...
 
-with NBCTL_CHECKPOINT_URL set, in the job's workdir if the VM has it, else in a clone of its git
-URL, else in --home. The pid file in the agent's job dir is how the agent SIGTERMs the job on a
+with NBCTL_CHECKPOINT_URL set, in a folder of its own where jobwrap unpacks the working
+directory `nbctl run` packed (--workdir-url), else in a clone of its git URL, else in --home.
+The pid file in the agent's job dir is how the agent SIGTERMs the job on a
 preemption notice. A marker on the boot disk remembers each attempt started, so a reboot after
 a preemption never starts the same attempt twice. When the attribute is removed (`nbctl jobs
 cancel`), the jobs it started get SIGTERM.
@@ -39,8 +40,10 @@ def fetch(base, last_etag):
 
 
 def workdir(job, opts):
-    if job.get("workdir") and os.path.isdir(job["workdir"]):
-        return job["workdir"]
+    if job.get("workdir_url"):  # jobwrap unpacks the archive there before the command starts
+        src = os.path.join(opts.state_dir, "src", job["run_id"])
+        os.makedirs(src, exist_ok=True)
+        return src
     if job.get("git_url"):
         src = os.path.join(opts.state_dir, "src", job["run_id"])
         if not os.path.isdir(src):
@@ -61,7 +64,10 @@ def start(job, opts, children):
     log = os.path.join(opts.log_dir, "%s.%d.log" % (job["run_id"], int(job["restart"])))
     cmd = [sys.executable, "-m", "orchestrator.jobwrap", "--status-url", job["status_url"],
            "--run-id", job["run_id"], "--restart", str(int(job["restart"])), "--log", log,
-           "--pidfile", os.path.join(opts.job_dir, job["run_id"] + ".pid"), "--"] + job["command"]
+           "--pidfile", os.path.join(opts.job_dir, job["run_id"] + ".pid")]
+    if job.get("workdir_url"):
+        cmd += ["--workdir-url", job["workdir_url"]]
+    cmd += ["--"] + job["command"]
     env = dict(os.environ, NBCTL_CHECKPOINT_URL=job["checkpoint_url"])
     try:
         children.append(subprocess.Popen(cmd, cwd=workdir(job, opts), env=env,

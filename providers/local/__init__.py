@@ -42,6 +42,7 @@ class LocalProvider(Provider):
     name_pattern = r"[a-z0-9][a-z0-9_-]{0,62}"
     name_rule = "1-63 characters: lowercase letters, digits, '-' and '_', starting with a letter or digit"
     poll_interval: ClassVar[float] = 0.25
+    shares_filesystem: ClassVar[bool] = True
 
     def __init__(self, config: dict | None = None, owner: str = "nbctl"):
         super().__init__(config, owner)

@@ -16,7 +16,8 @@ SET_METADATA = "compute.instances.setMetadata"
 
 def job_for(spec, run_id="run-1") -> JobSpec:
     return JobSpec(run_id=run_id, instance=spec, command=["python3", "train.py", "--steps", "9"],
-                   checkpoint_url="gs://bucket/run-1", workdir="/home/me/project")
+                   checkpoint_url="gs://bucket/run-1", workdir="/home/me/project",
+                   workdir_url="gs://bucket/run-1/_nbctl/run-1/workdir.tar.gz")
 
 
 def job_attribute(emu, name="sp1", zone="us-central1-a") -> dict | None:
@@ -36,7 +37,8 @@ def test_run_job_puts_the_attempt_in_the_vm_metadata(gcp, emu):
     assert job_attribute(emu) == {
         "run_id": "run-1", "restart": 2, "command": ["python3", "train.py", "--steps", "9"],
         "checkpoint_url": "gs://bucket/run-1", "status_url": "gs://bucket/run-1/_nbctl/run-1",
-        "workdir": "/home/me/project", "git_url": None}
+        "workdir_url": "gs://bucket/run-1/_nbctl/run-1/workdir.tar.gz", "git_url": None}
+    # the laptop's path means nothing on the VM: only the archive of it travels
 
 
 def test_run_job_keeps_the_startup_script_and_token(gcp, emu):

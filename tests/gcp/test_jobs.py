@@ -148,3 +148,20 @@ def test_a_stockout_when_the_preempted_vm_restarts_moves_the_job_to_the_next_zon
     job = finish(proc, name, server.env())
     assert job["state"] == "SUCCEEDED" and job["restarts"] == 1
     assert paths["out"].read_bytes() == reference
+
+
+def test_a_workdir_too_big_to_carry_is_refused_before_any_vm(server, tmp_path):
+    big = tmp_path / "project"
+    big.mkdir()
+    with open(big / "data.bin", "wb") as f:
+        f.truncate(300 * 2**20)  # sparse: its size counts, its bytes are never read
+    env = dict(os.environ, PYTHONPATH=str(REPO), **server.env())
+    r = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "run", "big1", "--provider", "gcp", "--gpu", "t4",
+         "--preemptible", "--zone", "us-central1-a", "--checkpoint-url", str(tmp_path / "ck"),
+         "--workdir", str(big), "--", "python3", "train.py"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "--git" in r.stderr
+    assert not [i for i in server.control("state")["instances"] if i["name"] == "big1"]
+    assert not (tmp_path / "ck").exists()

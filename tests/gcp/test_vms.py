@@ -150,6 +150,29 @@ def test_the_vm_starts_the_job_in_its_metadata_and_cancel_stops_it(gcp, vm_emu, 
     assert json.loads(status.read_text())["exit_code"] == -15  # SIGTERM, passed on by jobwrap
 
 
+def test_the_job_runs_in_the_working_directory_carried_as_an_archive(gcp, vm_emu, tmp_path):
+    from orchestrator.workdir import pack
+    vm = running_vm(gcp, vm_emu)
+    project = tmp_path / "project"
+    (project / "data").mkdir(parents=True)
+    (project / "data" / "input.txt").write_text("from the laptop\n")
+    (project / ".git").mkdir()
+    (project / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    archive = str(tmp_path / "ck/_nbctl/r1/workdir.tar.gz")
+    pack(str(project), archive)
+    job = JobSpec(run_id="r1", instance=spot(), checkpoint_url=str(tmp_path / "ck"),
+                  command=["python3", "-c", "import os; print(open('data/input.txt').read(), "
+                           "os.path.exists('.git'), os.getcwd())"],
+                  workdir=str(project), workdir_url=archive)
+    gcp.run_job("sp1", job, 0)
+    status = tmp_path / "ck/_nbctl/r1/status-0.json"
+    assert until(lambda: status.exists() and json.loads(status.read_text())["state"] == "exited")
+    assert json.loads(status.read_text())["exit_code"] == 0
+    out = (tmp_path / "ck/_nbctl/r1/log-0.txt").read_text()
+    assert "from the laptop" in out and "False" in out  # .git stays behind
+    assert str(vm.root) in out and str(project) not in out  # a folder of the VM's own
+
+
 def test_a_restarted_vm_does_not_start_an_attempt_it_started_before(gcp, vm_emu, tmp_path):
     vm = running_vm(gcp, vm_emu)
     job = JobSpec(run_id="r1", instance=spot(), checkpoint_url=str(tmp_path / "ck"),
