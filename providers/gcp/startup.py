@@ -18,10 +18,7 @@ JOB_DIR = "/var/lib/nbctl/jobs"  # the agent's job dir: live pids there get the 
 
 def startup_script(*, idle_timeout: int | None, metadata_url: str | None, jupyter_port: int,
                    token: str) -> str:
-    try:
-        from configs.agent import startup_script as build
-    except ImportError:
-        return _minimal(jupyter_port, token)
+    from configs.agent import startup_script as build
     script = build(stop_command=STOP_COMMAND, idle_timeout=idle_timeout, preemption="gce",
                    metadata_url=metadata_url, jupyter_port=jupyter_port, token=token,
                    job_dir=JOB_DIR)
@@ -44,16 +41,3 @@ nohup "$PY" "$R{LAUNCHER_PATH}"{url} --job-dir "$R{JOB_DIR}" \\
   --home "$R/home/jupyter" >>"$R/var/log/nbctl-jobs.log" 2>&1 </dev/null &
 echo $! > "$RUN/jobs.pid"
 """
-
-
-def _minimal(port: int, token: str) -> str:
-    """Jupyter only, used when configs.agent is not installed: no idle shutdown agent."""
-    return "\n".join([
-        "#!/bin/bash",
-        "set -euo pipefail",
-        "mkdir -p /home/jupyter",
-        f"nohup jupyter lab --ip=0.0.0.0 --port={int(port)} --no-browser --allow-root "
-        f"--ServerApp.token={shlex.quote(token)} --notebook-dir=/home/jupyter "
-        ">/var/log/nbctl-jupyter.log 2>&1 &",
-        "",
-    ])

@@ -176,10 +176,38 @@ def test_a_failure_no_row_matches_is_a_plain_error_and_not_retried():
     assert "the boot image is corrupt" in err.message
 
 
-def test_every_row_is_exercised_by_a_test_above():
-    names = {row.name for row in faults.TABLE}
-    tested = {"zone-stockout", "stockout-text", "accelerator-not-in-zone", "gpus-all-regions-quota",
-              "regional-quota", "quota-text", "rate-limit", "too-many-requests", "server-error",
-              "unauthenticated", "permission-denied", "not-found", "in-use", "already-exists",
-              "bad-request"}
-    assert names == tested
+# One fault per row, as the parsers above produce them: each must land on its own row (the
+# first match wins, so a row shadowed by an earlier one fails here), and every row has one.
+ROW_EXAMPLES = [
+    (faults.Fault("pool exhausted", 503, ("ZONE_RESOURCE_POOL_EXHAUSTED",)), "zone-stockout"),
+    (faults.Fault("The zone 'z' does not have enough resources available to fulfill the "
+                  "request.", 400, ("RESOURCE_EXHAUSTED",)), "stockout-text"),
+    (faults.Fault("Invalid value: accelerator type nvidia-tesla-t4 does not exist in zone z",
+                  400), "accelerator-not-in-zone"),
+    (faults.Fault("Quota 'GPUS_ALL_REGIONS' exceeded. Limit: 0.0 globally.", 403,
+                  ("QUOTA_EXCEEDED",)), "gpus-all-regions-quota"),
+    (faults.Fault("Quota 'NVIDIA_T4_GPUS' exceeded. Limit: 1.0 in region us-central1.", 403,
+                  ("QUOTA_EXCEEDED",)), "regional-quota"),
+    (faults.Fault("Quota 'CPUS' exceeded. Limit: 8.0 in region us-central1.", 400), "quota-text"),
+    (faults.Fault("Rate Limit Exceeded", 403, ("rateLimitExceeded",)), "rate-limit"),
+    (faults.Fault("Too many requests", 429), "too-many-requests"),
+    (faults.Fault("Service unavailable", 503), "server-error"),
+    (faults.Fault("Request had invalid authentication credentials.", 401), "unauthenticated"),
+    (faults.Fault("Required 'compute.instances.create' permission", 403, ("forbidden",)),
+     "permission-denied"),
+    (faults.Fault("The resource 'x' was not found", 404, ("notFound",)), "not-found"),
+    (faults.Fault("The resource_policy resource 'p' is already being used by 'i'", 400,
+                  ("resourceInUseByAnotherResource",)), "in-use"),
+    (faults.Fault("The resource 'x' already exists", 409, ("alreadyExists",)), "already-exists"),
+    (faults.Fault("Invalid value for field 'resource.machineType'", 400, ("invalid",)),
+     "bad-request"),
+]
+
+
+@pytest.mark.parametrize("fault,row", ROW_EXAMPLES, ids=[r for _, r in ROW_EXAMPLES])
+def test_each_row_is_reached_by_its_own_fault(fault, row):
+    assert faults.row_for(fault).name == row
+
+
+def test_every_row_has_an_example():
+    assert {row for _, row in ROW_EXAMPLES} == {row.name for row in faults.TABLE}
