@@ -11,8 +11,7 @@ from orchestrator.errors import NbctlError
 from orchestrator.provider import State
 from orchestrator.store import Store
 
-from tests.emulators.gcp import GcpEmulator
-from tests.gcp.conftest import FAST
+from tests.gcp.conftest import FAST, serve
 from tests.gcp.helpers import spot
 
 ZONE = "us-central1-a"
@@ -22,13 +21,7 @@ ZONE = "us-central1-a"
 def emu(monkeypatch):
     """The emulator with a boot long enough that every poll sees it (a busy machine's polls
     could otherwise miss a 0.2 s boot, and with it the moment to preempt)."""
-    emulator = GcpEmulator(delays=replace(FAST, provision=1.5)).start()
-    for key, value in emulator.env().items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("CLOUDSDK_CORE_PROJECT", raising=False)
-    yield emulator
-    emulator.stop()
-    assert emulator.violations == [], "requests that do not fit the discovery documents"
+    yield from serve(monkeypatch, replace(FAST, provision=1.5))
 
 
 @pytest.fixture
