@@ -51,6 +51,15 @@ def _provider(name: str, need_sdk: bool = True):
     return get_provider(name, need_sdk=need_sdk)
 
 
+def show_notes(prov, fmt: str) -> list[str]:
+    """Print the provider's notes to stderr (not in JSON mode); returns them for the JSON."""
+    notes = prov.warnings
+    if fmt != "json":
+        for w in notes:
+            click.echo(f"nbctl: note: {w}", err=True)
+    return notes
+
+
 def _provider_for(store, name: str):
     from .lifecycle import find
     return _provider(find(store, name).instance.provider)
@@ -121,10 +130,7 @@ def up(name, provider, gpu, preemptible, region, zones, image, disk_gb, idle_tim
         progress.done()
     d = _row(inst.to_dict())
     d["created"] = created
-    d["warnings"] = prov.warnings
-    if fmt != "json":
-        for w in prov.warnings:
-            click.echo(f"nbctl: note: {w}", err=True)
+    d["warnings"] = show_notes(prov, fmt)
     verb = "created" if created else "already exists"
     hint = f"\nopen it with: nbctl open {name}" if inst.state.value == "RUNNING" else ""
     emit(d, fmt, text=f"{name}: {verb}, {inst.state.value} on {inst.provider}"

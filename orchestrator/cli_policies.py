@@ -5,7 +5,7 @@ import time
 
 import click
 
-from .cli import OUTPUT, _provider, _provider_for, _seconds, _store, cli
+from .cli import OUTPUT, _provider, _provider_for, _seconds, _store, cli, show_notes
 from .errors import UserError
 
 
@@ -139,10 +139,7 @@ def idle(name, timeout, off, fmt):
         store.save(rec.instance, replace(rec.spec, idle_timeout=seconds))
     store.record_event(name, "idle-policy", provider=prov.name,
                        detail=f"idle timeout {format_duration(seconds) if seconds else 'off'}")
-    if fmt != "json":
-        for w in prov.warnings:
-            click.echo(f"nbctl: note: {w}", err=True)
-    emit({"name": name, "idle_timeout": seconds, "warnings": prov.warnings}, fmt,
+    emit({"name": name, "idle_timeout": seconds, "warnings": show_notes(prov, fmt)}, fmt,
          text=f"{name}: idle shutdown {'off' if off else 'after ' + format_duration(seconds)}")
 
 

@@ -96,12 +96,12 @@ class GcpProvider(Provider):
 
     def validate_spec(self, spec: "InstanceSpec") -> None:
         self.validate_name(spec.name)
+        backend = backend_for(spec)
         if spec.gpu_count:
             from orchestrator.catalog import load_catalog
-            backend = backend_for(spec)
             load_catalog().cheapest(self.name, spec.gpu, spec.gpu_count, spot=spec.preemptible,
                                     backend=backend)
-        if backend_for(spec) == BACKEND_WORKBENCH and spec.disk_gb and \
+        if backend == BACKEND_WORKBENCH and spec.disk_gb and \
                 spec.disk_gb < WORKBENCH_MIN_DISK_GB:
             raise UserError(f"Workbench instances need a boot disk of at least "
                             f"{WORKBENCH_MIN_DISK_GB} GB: use --disk-gb {WORKBENCH_MIN_DISK_GB} "

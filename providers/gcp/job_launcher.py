@@ -40,12 +40,11 @@ def fetch(base, last_etag):
 
 
 def workdir(job, opts):
+    src = os.path.join(opts.state_dir, "src", job["run_id"])
     if job.get("workdir_url"):  # jobwrap unpacks the archive there before the command starts
-        src = os.path.join(opts.state_dir, "src", job["run_id"])
         os.makedirs(src, exist_ok=True)
         return src
     if job.get("git_url"):
-        src = os.path.join(opts.state_dir, "src", job["run_id"])
         if not os.path.isdir(src):
             subprocess.run(["git", "clone", "--quiet", job["git_url"], src], check=True,
                            timeout=600)

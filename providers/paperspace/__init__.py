@@ -70,11 +70,6 @@ class PaperspaceProvider(Provider):
                                       self.owner, key)
         return self._machines
 
-    @property
-    def warnings(self) -> list[str]:
-        """Notes for the user from this session's verbs (e.g. the hour rounding)."""
-        return list(self._machines.warnings) if self._machines else []
-
     # -- checks without network ------------------------------------------------------------
     def offers(self, gpu: str, count: int, spot: bool) -> list[Offer]:
         if spot:
@@ -138,6 +133,8 @@ class PaperspaceProvider(Provider):
             template_id=spec.image,  # --image names an OS template id
             disk_gb=spec.disk_gb or self.settings.disk_gb, idle_timeout=spec.idle_timeout,
             startup_script=script)
+        if note:
+            self.note(f"{spec.name}: {note}")
         return to_instance(found, self.name, self.gpu_of(), detail=note)
 
     def get(self, name: str) -> Instance | None:
@@ -166,7 +163,9 @@ class PaperspaceProvider(Provider):
 
     def set_idle_shutdown(self, name: str, timeout_seconds: int | None) -> None:
         """Set Paperspace's auto-shutdown, rounded up to whole hours (None turns it off)."""
-        self.machines.set_idle_shutdown(name, timeout_seconds)
+        note = self.machines.set_idle_shutdown(name, timeout_seconds)
+        if note:
+            self.note(f"{name}: {note}")
 
     def notebook_url(self, name: str) -> str:
         """http://<public ip>:8888/lab?token=... (the token is derived, never stored)."""

@@ -14,7 +14,6 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from orchestrator import log
 from orchestrator.errors import CapacityError, NbctlError, NotFound, Scope, UserError
 from orchestrator.provider import Instance
 
@@ -62,7 +61,6 @@ class Machines:
         self._key = api_key
         self._ids: dict[str, tuple[str, dict, Marker]] = {}  # name -> (machine id, script, marker)
         self._template: str | None = settings.template_id
-        self.warnings: list[str] = []
 
     # -- finding ours ------------------------------------------------------------------------
     def our_scripts(self, name: str | None = None) -> list[tuple[dict, Marker]]:
@@ -136,9 +134,6 @@ class Machines:
         from orchestrator import retry
         found = retry.call(self._post_machine, marker, body)
         self._ids[marker.name] = (found.machine["id"], found.script, marker)
-        if note:
-            self.warnings.append(f"{marker.name}: {note}")
-            log.get().warning("%s: %s", marker.name, note)
         return found, note
 
     def _post_machine(self, marker: Marker, body: dict) -> Found:
@@ -211,8 +206,6 @@ class Machines:
         if timeout_seconds:
             body["autoShutdownTimeout"] = shutdown_hours(timeout_seconds)
             note = rounding_note(timeout_seconds)
-            if note:
-                self.warnings.append(f"{name}: {note}")
         self.api.call("PUT", f"machines/{f.machine['id']}", body=body)
         return note
 
