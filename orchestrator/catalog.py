@@ -4,6 +4,7 @@ Reads a TOML file with the standard library only, so `nbctl gpus` works offline 
 """
 from __future__ import annotations
 
+import importlib.resources
 import math
 import tomllib
 from dataclasses import dataclass
@@ -11,6 +12,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from .errors import UserError
+
+# configs/gpus.toml in the repository; installed as the data package nbctl_cloud.configs.
+GPU_CATALOG = importlib.resources.files("nbctl_cloud.configs") / "gpus.toml"
 from .provider import Offer
 
 
@@ -85,8 +89,6 @@ def parse_catalog(data: dict) -> Catalog:
 
 @lru_cache(maxsize=4)
 def load_catalog(path: str | None = None) -> Catalog:
-    if path is None:
-        from configs import GPU_CATALOG
-        path = str(GPU_CATALOG)
-    with Path(path).open("rb") as f:
+    source = Path(path) if path is not None else GPU_CATALOG
+    with source.open("rb") as f:
         return parse_catalog(tomllib.load(f))

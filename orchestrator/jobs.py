@@ -22,7 +22,7 @@ from enum import Enum
 from sqlalchemy import insert, or_, select, update
 
 from . import log
-from .checkpoint import EXIT_PREEMPTED
+from .runtime.checkpoint import EXIT_PREEMPTED
 from .errors import CapacityError, NbctlError, UserError
 from .provider import Capability, Provider, State
 from .spec import InstanceSpec
@@ -230,7 +230,7 @@ def step(store: Store, job: Job, provider: Provider, holder: str | None = None) 
     elif status is None and job.started_at and now - job.started_at > STARTUP_GRACE:
         _set(store, job.spec.run_id, state=JobState.FAILED,
              detail=f"the job never reported in within {int(STARTUP_GRACE)}s: the machine's "
-                    "python3 needs nbctl installed (pip install nbctl) to run it; the "
+                    "python3 needs nbctl's nbctl_cloud package importable to run it; the "
                     "machine's nbctl-jobs log says why")
     return get(store, job.spec.run_id)
 

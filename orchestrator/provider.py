@@ -256,7 +256,7 @@ class Provider:
 
     def run_job(self, name: str, job: "JobSpec", restart: int) -> None:
         """Start attempt `restart` of the job on the running instance, through
-        `python -m orchestrator.jobwrap` (which reports to job.status_url). Return at once.
+        `python -m nbctl_cloud.runtime.jobwrap` (which reports to job.status_url). Return at once.
         Starting the same run_id and restart twice must not run it twice."""
         self.require(Capability.JOBS)
         raise NotImplementedError

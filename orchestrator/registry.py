@@ -12,10 +12,10 @@ from .errors import UserError
 from .provider import Provider
 
 BUILTIN: dict[str, str] = {
-    "local": "providers.local:LocalProvider",
-    "gcp": "providers.gcp:GcpProvider",
-    "aws": "providers.aws:AwsProvider",
-    "paperspace": "providers.paperspace:PaperspaceProvider",
+    "local": "nbctl_cloud.providers.local:LocalProvider",
+    "gcp": "nbctl_cloud.providers.gcp:GcpProvider",
+    "aws": "nbctl_cloud.providers.aws:AwsProvider",
+    "paperspace": "nbctl_cloud.providers.paperspace:PaperspaceProvider",
 }
 ENTRY_POINT_GROUP = "nbctl.providers"
 
@@ -47,8 +47,29 @@ def check_sdk(cls: type[Provider]) -> None:
     """Raise a UserError with install advice if the provider's SDK extra is missing."""
     missing = [m for m in cls.sdk_modules if not _importable(m)]
     if missing:
-        extra = f"pip install 'nbctl[{cls.extra}]'" if cls.extra else "install its package"
+        extra = install_hint(cls.extra) if cls.extra else "install its package"
         raise UserError(f"the {cls.name} provider needs {', '.join(missing)}: {extra}")
+
+
+DISTRIBUTION = "nbctl-cloud"
+
+
+def install_hint(extra: str) -> str:
+    """How to add an extra: from the folder or URL nbctl itself was installed from (PEP 610's
+    direct_url.json), never from a package index, where the name nbctl is another project's."""
+    import json
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    source = "/path/to/nbctl"
+    try:
+        info = json.loads(distribution(DISTRIBUTION).read_text("direct_url.json") or "{}")
+        url = info.get("url", "")
+        source = url[len("file://"):] if url.startswith("file://") else (url or source)
+        if "vcs_info" in info:
+            source = f"git+{source}"
+    except (PackageNotFoundError, ValueError):
+        pass
+    return f"pip install '{source}[{extra}]' (nbctl's repository, with the {extra} extra)"
 
 
 def _importable(module: str) -> bool:

@@ -91,7 +91,7 @@ jobs = Table(
     Column("run_id", String(64), primary_key=True),
     Column("instance", String(128), nullable=False, index=True),
     Column("provider", String(32), nullable=False),
-    Column("state", String(16), nullable=False),  # see orchestrator.jobs.JobState
+    Column("state", String(16), nullable=False),  # see nbctl_cloud.jobs.JobState
     Column("spec_json", Text, nullable=False),     # JobSpec: command, checkpoint URL, limits
     Column("restarts", Integer, nullable=False, default=0),
     Column("preemptions", Integer, nullable=False, default=0),

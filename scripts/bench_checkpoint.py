@@ -31,7 +31,7 @@ import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-from orchestrator.checkpoint import EXIT_PREEMPTED, Checkpointer  # noqa: E402
+from nbctl_cloud.runtime.checkpoint import EXIT_PREEMPTED, Checkpointer  # noqa: E402
 
 MB = 1 << 20
 
@@ -100,7 +100,7 @@ def bench_size(base: str, nbytes: int, reps: int) -> dict:
 CHILD = """
 import os, sys, time, numpy as np
 sys.path.insert(0, {repo!r})
-from orchestrator.checkpoint import Checkpointer
+from nbctl_cloud.runtime.checkpoint import Checkpointer
 ck = Checkpointer(keep=2, async_save=True)
 restored = ck.load_latest()
 state = restored.state if restored else {{"w": np.zeros({n}, dtype=np.float32), "step": 0}}

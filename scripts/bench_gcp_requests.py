@@ -29,7 +29,7 @@ OWNER = "bench"
 
 
 def nbctl(env: dict, *args: str) -> dict | list:
-    res = subprocess.run([sys.executable, "-m", "orchestrator", *args, "--output", "json"],
+    res = subprocess.run([sys.executable, "-m", "nbctl_cloud", *args, "--output", "json"],
                          capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
     if res.returncode != 0:
         raise SystemExit(f"nbctl {' '.join(args)} failed:\n{res.stderr}")

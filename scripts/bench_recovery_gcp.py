@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     env = dict(os.environ, NBCTL_HOME=str(work / "home"), NBCTL_OWNER="bench",
                NBCTL_POLL_INTERVAL=str(args.poll_interval), NBCTL_RETRY_SCALE="0.01",
                PYTHONPATH=str(REPO), **emu.env())
-    cmd = [sys.executable, "-m", "orchestrator", "run", NAME, "--provider", "gcp", "--gpu", "t4",
+    cmd = [sys.executable, "-m", "nbctl_cloud", "run", NAME, "--provider", "gcp", "--gpu", "t4",
            "--preemptible", "--zone", ZONE, "--checkpoint-url", str(ck),
            "--max-restarts", str(args.preemptions + 2), "--follow", "--output", "json", "--",
            "python3", str(TRAIN), *train_args, "--out", str(out)]
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         stdout, stderr = proc.communicate(timeout=600)
         job = json.loads(stdout) if proc.returncode == 0 else {"state": "FAILED", "detail": stderr[-2000:]}
     finally:
-        subprocess.run([sys.executable, "-m", "orchestrator", "down", NAME, "--yes"], cwd=REPO,
+        subprocess.run([sys.executable, "-m", "nbctl_cloud", "down", NAME, "--yes"], cwd=REPO,
                        env=env, capture_output=True, timeout=120)
         emu.stop()
 

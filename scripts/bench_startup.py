@@ -32,9 +32,9 @@ def measure(cmd: list[str], env: dict, runs: int) -> tuple[float, float]:
 
 def seed(env: dict, count: int) -> None:
     code = (
-        "from orchestrator.store import Store\n"
-        "from orchestrator.provider import Instance, State\n"
-        "from orchestrator.spec import InstanceSpec\n"
+        "from nbctl_cloud.store import Store\n"
+        "from nbctl_cloud.provider import Instance, State\n"
+        "from nbctl_cloud.spec import InstanceSpec\n"
         "s = Store()\n"
         f"for i in range({count}):\n"
         "    n = f'nb-{i:03d}'\n"
@@ -49,7 +49,7 @@ def main() -> None:
     args = ap.parse_args()
     beside = os.path.join(os.path.dirname(sys.executable), "nbctl")
     nbctl = beside if os.path.exists(beside) else shutil.which("nbctl")
-    base = [nbctl] if nbctl else [sys.executable, "-m", "orchestrator"]
+    base = [nbctl] if nbctl else [sys.executable, "-m", "nbctl_cloud"]
     print(f"nbctl: {' '.join(base)}")
     with tempfile.TemporaryDirectory() as home:
         env = dict(os.environ, NBCTL_HOME=home)

@@ -22,7 +22,7 @@ def nbctl_home(tmp_path, monkeypatch):
     monkeypatch.delenv("NBCTL_STATE_URL", raising=False)
     monkeypatch.delenv("NBCTL_CONFIG", raising=False)
     monkeypatch.delenv("NBCTL_LOCAL_PREEMPT_AFTER", raising=False)
-    from orchestrator import config
+    from nbctl_cloud import config
     config.load_config.cache_clear()
     yield home
     config.load_config.cache_clear()
@@ -34,7 +34,7 @@ def run_nbctl(*args: str, env: dict | None = None, timeout: float = 180,
     full_env = dict(os.environ)
     full_env.update(env or {})
     full_env.setdefault("PYTHONPATH", str(REPO))
-    return subprocess.run([sys.executable, "-m", "orchestrator", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "nbctl_cloud", *args], capture_output=True,
                           text=True, timeout=timeout, env=full_env, cwd=REPO, input=input)
 
 

@@ -1,5 +1,5 @@
-from orchestrator.catalog import load_catalog
-from orchestrator.errors import UserError
+from nbctl_cloud.catalog import load_catalog
+from nbctl_cloud.errors import UserError
 
 import pytest
 

@@ -64,10 +64,10 @@ def test_gpu_on_a_machine_with_gpus_pins_the_count(nbctl_home, tmp_path, monkeyp
     smi.write_text("#!/bin/sh\necho '0, Tesla T4'\necho '1, Tesla T4'\necho '2, NVIDIA A100-SXM4-40GB'\n")
     smi.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
-    from providers.local.process import pick_gpus
+    from nbctl_cloud.providers.local.process import pick_gpus
     assert pick_gpus("t4", 2) == "0,1"
     assert pick_gpus("a100", 1) == "2"
-    from orchestrator.errors import UserError
+    from nbctl_cloud.errors import UserError
     with pytest.raises(UserError, match="has 2 t4"):
         pick_gpus("t4", 3)
 

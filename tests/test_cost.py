@@ -1,4 +1,4 @@
-from orchestrator.cost import summarize
+from nbctl_cloud.cost import summarize
 
 H = 3600.0
 

@@ -102,7 +102,7 @@ def test_open_on_a_stopped_instance_says_to_start_it(nbctl, demo):
 def test_two_concurrent_ups_make_one_instance(nbctl_home):
     import subprocess
     import sys
-    procs = [subprocess.Popen([sys.executable, "-m", "orchestrator", "up", "race"],
+    procs = [subprocess.Popen([sys.executable, "-m", "nbctl_cloud", "up", "race"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
     outs = [p.communicate(timeout=120) for p in procs]
@@ -114,7 +114,7 @@ def test_two_concurrent_ups_make_one_instance(nbctl_home):
         # The loser either saw the lock (clear message) or came second and found it made.
         assert codes == [0, 0] or "in progress in another nbctl process" in errors
     finally:
-        subprocess.run([sys.executable, "-m", "orchestrator", "down", "race", "--yes"])
+        subprocess.run([sys.executable, "-m", "nbctl_cloud", "down", "race", "--yes"])
 
 
 def test_preemptible_local_instance_is_preempted_by_the_simulator(nbctl, nbctl_home):

@@ -17,7 +17,7 @@ PLUGIN = textwrap.dedent('''
     """A provider whose machines can be created and deleted, never stopped or started."""
     import json, os
     from pathlib import Path
-    from orchestrator.provider import Capability, Instance, Offer, Provider, State
+    from nbctl_cloud.provider import Capability, Instance, Offer, Provider, State
 
     def _db():
         return Path(os.environ["NBCTL_HOME"]) / "ephemeral.json"

@@ -1,7 +1,7 @@
 import pytest
 
-from orchestrator import retry
-from orchestrator.errors import AuthError, CapacityError, TransientError
+from nbctl_cloud import retry
+from nbctl_cloud.errors import AuthError, CapacityError, TransientError
 
 
 def flaky(failures, exc):

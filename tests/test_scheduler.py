@@ -12,10 +12,10 @@ import pytest
 from croniter import croniter
 from sqlalchemy import update
 
-from orchestrator.provider import Capability, Instance, Provider, State
-from orchestrator.scheduler import run_once
-from orchestrator.spec import Schedule
-from orchestrator.store import Store, schedules
+from nbctl_cloud.provider import Capability, Instance, Provider, State
+from nbctl_cloud.scheduler import run_once
+from nbctl_cloud.spec import Schedule
+from nbctl_cloud.store import Store, schedules
 
 
 class Machine(Provider):
@@ -112,7 +112,7 @@ def test_two_scheduler_processes_stop_a_real_local_notebook_once(nbctl, nbctl_ho
         with s.engine.begin() as c:  # the schedule was set two minutes ago
             c.execute(update(schedules).values(
                 created_at=datetime.now(timezone.utc).timestamp() - 120))
-        procs = [subprocess.Popen([sys.executable, "-m", "orchestrator", "scheduler", "--once",
+        procs = [subprocess.Popen([sys.executable, "-m", "nbctl_cloud", "scheduler", "--once",
                                    "-o", "json"], stdout=subprocess.PIPE, text=True,
                                   env={**__import__("os").environ, **env}) for _ in range(2)]
         outs = [json.loads(p.communicate(timeout=120)[0]) for p in procs]

@@ -1,7 +1,7 @@
 import pytest
 
-from orchestrator.errors import UserError
-from orchestrator.spec import InstanceSpec, Schedule, format_duration, parse_duration, parse_gpu
+from nbctl_cloud.errors import UserError
+from nbctl_cloud.spec import InstanceSpec, Schedule, format_duration, parse_duration, parse_gpu
 
 KNOWN = {"t4", "a100", "a100-80gb"}
 

@@ -10,7 +10,7 @@ FORBIDDEN = ("boto3", "botocore", "google", "grpc", "httpx", "moto", "jupyterlab
 
 
 def imported_modules(*args: str) -> set[str]:
-    code = ("import sys\nfrom orchestrator.cli import main\n"
+    code = ("import sys\nfrom nbctl_cloud.cli import main\n"
             f"rc = main({list(args)!r})\n"
             "print('\\n'.join(sorted(sys.modules)))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -28,10 +28,10 @@ def test_command_imports_no_cloud_sdk(args):
 def test_help_does_not_import_the_store():
     mods = imported_modules("--help")
     assert "sqlalchemy" not in mods
-    assert "orchestrator.store" not in mods
+    assert "nbctl_cloud.store" not in mods
 
 
 def test_provider_metadata_loads_without_its_sdk():
-    from orchestrator.registry import provider_class
+    from nbctl_cloud.registry import provider_class
     cls = provider_class("local")
     assert cls.name == "local"

@@ -6,10 +6,10 @@ import sys
 import pytest
 from sqlalchemy import create_engine, text
 
-from orchestrator.errors import BusyError, UserError
-from orchestrator.provider import Instance, State
-from orchestrator.spec import InstanceSpec
-from orchestrator.store import SCHEMA_VERSION, Store
+from nbctl_cloud.errors import BusyError, UserError
+from nbctl_cloud.provider import Instance, State
+from nbctl_cloud.spec import InstanceSpec
+from nbctl_cloud.store import SCHEMA_VERSION, Store
 
 
 def inst(name="a", state=State.RUNNING):
@@ -63,7 +63,7 @@ def test_lock_refuses_a_live_holder_in_another_process():
     s = Store()
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        from orchestrator.store import locks
+        from nbctl_cloud.store import locks
         import socket, time
         with s.engine.begin() as c:
             c.execute(locks.insert().values(key="k", holder=f"{socket.gethostname()}:{holder.pid}",
@@ -80,7 +80,7 @@ def test_lock_of_a_dead_process_is_taken_over():
     s = Store()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    from orchestrator.store import locks
+    from nbctl_cloud.store import locks
     import socket, time
     with s.engine.begin() as c:
         c.execute(locks.insert().values(key="k", holder=f"{socket.gethostname()}:{dead.pid}",
@@ -100,7 +100,7 @@ def test_lock_is_released_after_use():
 def test_a_version_1_store_is_migrated_in_place(tmp_path):
     from sqlalchemy import inspect
 
-    from orchestrator import store as store_mod
+    from nbctl_cloud import store as store_mod
     url = f"sqlite:///{tmp_path}/old.db"
     engine = create_engine(url)
     with engine.begin() as c:  # what nbctl with schema 1 left behind, with one instance

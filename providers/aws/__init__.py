@@ -15,14 +15,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from orchestrator.errors import NotFound, UserError
-from orchestrator.provider import Capability, Instance, Offer, Preemption, Provider, State
+from nbctl_cloud.errors import NotFound, UserError
+from nbctl_cloud.provider import Capability, Instance, Offer, Preemption, Provider, State
 
 from .hints import Hints
 from .settings import Settings, region_of
 
 if TYPE_CHECKING:  # pragma: no cover
-    from orchestrator.spec import InstanceSpec, Schedule
+    from nbctl_cloud.spec import InstanceSpec, Schedule
 
     from .ec2 import Ec2
     from .sagemaker import SageMaker
@@ -99,14 +99,14 @@ class AwsProvider(Provider):
     # -- checks without network ------------------------------------------------------------
     def offers(self, gpu: str, count: int, spot: bool) -> list[Offer]:
         """Spot offers are EC2 instances; on-demand ones SageMaker notebook instances."""
-        from orchestrator.catalog import load_catalog
+        from nbctl_cloud.catalog import load_catalog
         return load_catalog().offers(provider=self.name, gpu=gpu, count=count, spot=spot,
                                      backend=EC2 if spot else SAGEMAKER)
 
     def validate_spec(self, spec: "InstanceSpec") -> None:
         self.validate_name(spec.name)
         if spec.gpu_count:
-            from orchestrator.catalog import load_catalog
+            from nbctl_cloud.catalog import load_catalog
             load_catalog().cheapest(self.name, spec.gpu, spec.gpu_count, spot=spec.preemptible,
                                     backend=backend_for(spec))
         if not spec.preemptible:
@@ -146,7 +146,7 @@ class AwsProvider(Provider):
     # -- where instances live --------------------------------------------------------------
     @staticmethod
     def _data_path(file: str) -> Path:
-        from orchestrator.config import data_dir
+        from nbctl_cloud.config import data_dir
         return data_dir() / file
 
     @property

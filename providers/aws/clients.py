@@ -38,7 +38,7 @@ class Clients:
                     core = botocore.session.get_session()
                     core.register_component("data_loader", _shared_loader())
                     self._session = boto3.session.Session(botocore_session=core)
-                # botocore's retries are off (one attempt): orchestrator.retry is the one
+                # botocore's retries are off (one attempt): nbctl_cloud.retry is the one
                 # policy, so throttling is not retried twice over.
                 config = Config(retries={"total_max_attempts": 1, "mode": "standard"},
                                 connect_timeout=10, read_timeout=60,

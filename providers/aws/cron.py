@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from orchestrator.errors import UserError
+from nbctl_cloud.errors import UserError
 
 _DOW_NAMES = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")

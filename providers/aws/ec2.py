@@ -18,8 +18,8 @@ import secrets
 from datetime import datetime, timezone
 from pathlib import Path
 
-from orchestrator.errors import NbctlError, NotFound, UserError
-from orchestrator.provider import (LABEL_NAME, LABEL_OWNER, LABEL_SPEC_HASH, Instance,
+from nbctl_cloud.errors import NbctlError, NotFound, UserError
+from nbctl_cloud.provider import (LABEL_NAME, LABEL_OWNER, LABEL_SPEC_HASH, Instance,
                                    Preemption, State)
 
 from .errors import call
@@ -78,7 +78,7 @@ def local_key(path: Path) -> bytes:
 def user_data(*, idle_timeout: int | None, metadata_url: str | None, jupyter_port: int,
               token: str) -> str:
     """The boot script: Jupyter with `token`, and nbctl's agent watching spot notices."""
-    from configs.agent import startup_script
+    from nbctl_cloud.bootscript import startup_script
 
     script = startup_script(stop_command=STOP_COMMAND, idle_timeout=idle_timeout,
                             preemption="ec2", metadata_url=metadata_url,
@@ -89,7 +89,7 @@ def user_data(*, idle_timeout: int | None, metadata_url: str | None, jupyter_por
 
 
 def gpu_of(instance_type: str) -> tuple[str | None, int]:
-    from orchestrator.catalog import load_catalog
+    from nbctl_cloud.catalog import load_catalog
 
     for o in load_catalog().offers(provider="aws", backend=BACKEND):
         if o.instance_type == instance_type:
@@ -159,7 +159,7 @@ class Ec2:
         """RunInstances as a persistent spot instance; returns once EC2 accepted it. The
         request is a function of (spec, zone, launch id, this computer's key, the newest Deep
         Learning AMI), so a retry of one launch is byte for byte the same request."""
-        from orchestrator.catalog import load_catalog
+        from nbctl_cloud.catalog import load_catalog
 
         region = region_of(zone)
         offer = load_catalog().cheapest("aws", spec.gpu, spec.gpu_count, spot=True,

@@ -5,7 +5,7 @@ AWS reports a failure as an error code plus a message (botocore's ClientError:
 read top to bottom; the first matching row decides. Nothing here imports boto3 at module level.
 
 botocore's own retries are turned off in clients.py (`total_max_attempts=1`), so that the one
-policy of orchestrator.retry is the only one retrying, and only what this table calls transient.
+policy of nbctl_cloud.retry is the only one retrying, and only what this table calls transient.
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Callable, TypeVar
 
-from orchestrator import retry
-from orchestrator.errors import (AuthError, CapacityError, NbctlError, NotFound, QuotaError,
+from nbctl_cloud import retry
+from nbctl_cloud.errors import (AuthError, CapacityError, NbctlError, NotFound, QuotaError,
                                  Scope, TransientError, UserError)
 
 T = TypeVar("T")

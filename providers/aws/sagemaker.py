@@ -15,8 +15,8 @@ import hashlib
 import os
 import time
 
-from orchestrator.errors import NbctlError, NotFound, UserError
-from orchestrator.provider import LABEL_NAME, LABEL_OWNER, LABEL_SPEC_HASH, Instance
+from nbctl_cloud.errors import NbctlError, NotFound, UserError
+from nbctl_cloud.provider import LABEL_NAME, LABEL_OWNER, LABEL_SPEC_HASH, Instance
 
 from .errors import call
 from .settings import Settings
@@ -46,7 +46,7 @@ def lifecycle_config_name(name: str) -> str:
 
 def on_start_script(idle_timeout: int | None) -> str:
     """The OnStart script: nbctl's agent, inlined, watching the notebook's own Jupyter."""
-    from configs.agent import startup_script
+    from nbctl_cloud.bootscript import startup_script
 
     script = startup_script(stop_command=STOP_COMMAND, idle_timeout=idle_timeout,
                             preemption=None, jupyter_port=JUPYTER_PORT,
@@ -69,7 +69,7 @@ def console_url(name: str, region: str) -> str:
 
 
 def gpu_of(instance_type: str) -> tuple[str | None, int]:
-    from orchestrator.catalog import load_catalog
+    from nbctl_cloud.catalog import load_catalog
 
     for o in load_catalog().offers(provider="aws", backend=BACKEND):
         if o.instance_type == instance_type:
@@ -153,7 +153,7 @@ class SageMaker:
     # -- the verbs -----------------------------------------------------------------------
     def create(self, spec, region: str) -> Instance:
         """CreateNotebookInstance (after its lifecycle config, when idle shutdown is asked)."""
-        from orchestrator.catalog import load_catalog
+        from nbctl_cloud.catalog import load_catalog
 
         role = self.s.require_role()
         offer = load_catalog().cheapest("aws", spec.gpu, spec.gpu_count, spot=False,

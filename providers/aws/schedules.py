@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 
-from orchestrator.errors import NotFound, UserError
+from nbctl_cloud.errors import NotFound, UserError
 
 from .cron import to_eventbridge
 from .errors import call

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from orchestrator.errors import UserError
+from nbctl_cloud.errors import UserError
 
 DEFAULT_REGION = "us-east-1"
 DLAMI_NAME = "Deep Learning OSS Nvidia Driver AMI GPU PyTorch*"

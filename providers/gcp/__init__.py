@@ -18,8 +18,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from orchestrator.errors import CapabilityError, NotFound, UserError
-from orchestrator.provider import Capability, Instance, Offer, Preemption, Provider
+from nbctl_cloud.errors import CapabilityError, NotFound, UserError
+from nbctl_cloud.provider import Capability, Instance, Offer, Preemption, Provider
 
 from .common import (BACKEND_GCE, BACKEND_WORKBENCH, NO_JOBS_ON_WORKBENCH, NO_NATIVE_CRON,
                      WORKBENCH_MIN_DISK_GB, backend_for)
@@ -31,8 +31,8 @@ from .zones import region_of, zones_of
 ABSENT_TTL = 10.0
 
 if TYPE_CHECKING:  # pragma: no cover
-    from orchestrator.jobs import JobSpec
-    from orchestrator.spec import InstanceSpec, Schedule
+    from nbctl_cloud.jobs import JobSpec
+    from nbctl_cloud.spec import InstanceSpec, Schedule
 
     from .gce import Gce
     from .workbench import Workbench
@@ -89,7 +89,7 @@ class GcpProvider(Provider):
     # -- checks without network ------------------------------------------------------------
     def offers(self, gpu: str, count: int, spot: bool) -> list[Offer]:
         """Spot offers are Compute Engine VMs; on-demand ones Workbench instances."""
-        from orchestrator.catalog import load_catalog
+        from nbctl_cloud.catalog import load_catalog
         backend = BACKEND_GCE if spot else BACKEND_WORKBENCH
         return load_catalog().offers(provider=self.name, gpu=gpu, count=count, spot=spot,
                                      backend=backend)
@@ -98,7 +98,7 @@ class GcpProvider(Provider):
         self.validate_name(spec.name)
         backend = backend_for(spec)
         if spec.gpu_count:
-            from orchestrator.catalog import load_catalog
+            from nbctl_cloud.catalog import load_catalog
             load_catalog().cheapest(self.name, spec.gpu, spec.gpu_count, spot=spec.preemptible,
                                     backend=backend)
         if backend == BACKEND_WORKBENCH and spec.disk_gb and \
@@ -123,7 +123,7 @@ class GcpProvider(Provider):
 
     # -- where instances live --------------------------------------------------------------
     def _hints_path(self) -> Path:
-        from orchestrator.config import data_dir
+        from nbctl_cloud.config import data_dir
         return data_dir() / "gcp-locations.json"
 
     def _read_hints(self) -> dict:

@@ -5,8 +5,8 @@ import re
 import uuid
 from functools import lru_cache
 
-from orchestrator.provider import LABEL_NAME, LABEL_OWNER, LABEL_SPEC_HASH
-from orchestrator.spec import InstanceSpec
+from nbctl_cloud.provider import LABEL_NAME, LABEL_OWNER, LABEL_SPEC_HASH
+from nbctl_cloud.spec import InstanceSpec
 
 BACKEND_GCE = "gce"
 BACKEND_WORKBENCH = "workbench"
@@ -49,7 +49,7 @@ def gce_accelerator(accelerator: str) -> str:
 
 @lru_cache(maxsize=1)
 def _gpu_by_accelerator() -> dict[str, str]:
-    from orchestrator.catalog import load_catalog
+    from nbctl_cloud.catalog import load_catalog
     return {o.accelerator.upper(): o.gpu for o in load_catalog().offers(provider="gcp")
             if o.accelerator}
 

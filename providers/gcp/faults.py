@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, TypeVar
 
-from orchestrator import retry
-from orchestrator.errors import (AuthError, CapacityError, NbctlError, NotFound, QuotaError,
+from nbctl_cloud import retry
+from nbctl_cloud.errors import (AuthError, CapacityError, NbctlError, NotFound, QuotaError,
                                  Scope, TransientError, UserError)
 
 T = TypeVar("T")

@@ -13,10 +13,10 @@ from datetime import datetime
 
 from google.cloud import compute_v1
 
-from orchestrator.catalog import load_catalog
-from orchestrator.errors import NbctlError, NotFound
-from orchestrator.provider import LABEL_NAME, Instance, Preemption, State
-from orchestrator.spec import InstanceSpec
+from nbctl_cloud.catalog import load_catalog
+from nbctl_cloud.errors import NbctlError, NotFound
+from nbctl_cloud.provider import LABEL_NAME, Instance, Preemption, State
+from nbctl_cloud.spec import InstanceSpec
 
 from . import faults, startup
 from .clients import Clients

@@ -2,7 +2,7 @@
 
 `run_job` writes the instance attribute `nbctl-job` (JSON: run_id, restart, command,
 checkpoint_url, status_url, workdir_url, git_url); the job launcher that the VM's start-up script
-runs (job_launcher.py) sees the change at once and starts `python3 -m orchestrator.jobwrap`.
+runs (job_launcher.py) sees the change at once and starts `python3 -m nbctl_cloud.runtime.jobwrap`.
 The attribute survives a stop or a preemption, and the launcher starts each (run_id, restart)
 once per disk, so rebooting never runs an attempt twice. `cancel_job` removes the attribute,
 and the launcher sends the job SIGTERM.
@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from orchestrator.errors import NbctlError, NotFound
+from nbctl_cloud.errors import NbctlError, NotFound
 
 from .gce import Gce
 
 if TYPE_CHECKING:  # pragma: no cover
-    from orchestrator.jobs import JobSpec
+    from nbctl_cloud.jobs import JobSpec
 
 JOB_KEY = "nbctl-job"
 FINGERPRINT_TRIES = 3  # another writer changed the metadata between our read and write

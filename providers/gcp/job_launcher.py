@@ -5,7 +5,7 @@ The start-up script installs this file and runs it at every boot. It watches the
 attribute `nbctl-job` on the metadata server (`wait_for_change`, so a new job starts within a
 moment) and, once per (run_id, restart), starts
 
-    python3 -m orchestrator.jobwrap --status-url URL --run-id ID --restart N \\
+    python3 -m nbctl_cloud.runtime.jobwrap --status-url URL --run-id ID --restart N \\
         --log FILE --pidfile <job-dir>/<run_id>.pid -- COMMAND...
 
 with NBCTL_CHECKPOINT_URL set, in a folder of its own where jobwrap unpacks the working
@@ -15,8 +15,8 @@ preemption notice. A marker on the boot disk remembers each attempt started, so 
 a preemption never starts the same attempt twice. When the attribute is removed (`nbctl jobs
 cancel`), the jobs it started get SIGTERM.
 
-Standard library only. The VM's python3 needs nbctl installed (`pip install nbctl`: the package
-`orchestrator` with its jobwrap, and fsspec; gcsfs too for gs:// checkpoints).
+Standard library only. The VM's python3 needs nbctl's package `nbctl_cloud` importable (its
+runtime.jobwrap, and fsspec; gcsfs too for gs:// checkpoints).
 """
 import argparse, json, os, signal, subprocess, sys, time
 import urllib.error, urllib.request
@@ -61,7 +61,7 @@ def start(job, opts, children):
     except FileExistsError:
         return
     log = os.path.join(opts.log_dir, "%s.%d.log" % (job["run_id"], int(job["restart"])))
-    cmd = [sys.executable, "-m", "orchestrator.jobwrap", "--status-url", job["status_url"],
+    cmd = [sys.executable, "-m", "nbctl_cloud.runtime.jobwrap", "--status-url", job["status_url"],
            "--run-id", job["run_id"], "--restart", str(int(job["restart"])), "--log", log,
            "--pidfile", os.path.join(opts.job_dir, job["run_id"] + ".pid")]
     if job.get("workdir_url"):

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 from google.cloud import compute_v1
 
-from orchestrator.errors import NbctlError, NotFound
-from orchestrator.spec import Schedule
+from nbctl_cloud.errors import NbctlError, NotFound
+from nbctl_cloud.spec import Schedule
 
 from . import faults
 from .zones import region_of

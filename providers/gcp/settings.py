@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from orchestrator.errors import UserError
+from nbctl_cloud.errors import UserError
 
 DLVM_PROJECT = "deeplearning-platform-release"
 DLVM_FAMILY = "common-cu124"

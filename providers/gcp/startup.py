@@ -1,5 +1,5 @@
 """The startup script of a spot VM: starts Jupyter and nbctl's on-VM agent (idle shutdown,
-preemption notice), built by configs.agent so every provider runs the same agent, then nbctl's
+preemption notice), built by nbctl_cloud.bootscript so every provider runs the same agent, then nbctl's
 job launcher (job_launcher.py), which starts the jobs `nbctl run` puts in the VM's metadata.
 
 Every path the script writes is under "$R" (NBCTL_ROOT, empty on a real VM).
@@ -18,7 +18,7 @@ JOB_DIR = "/var/lib/nbctl/jobs"  # the agent's job dir: live pids there get the 
 
 def startup_script(*, idle_timeout: int | None, metadata_url: str | None, jupyter_port: int,
                    token: str) -> str:
-    from configs.agent import startup_script as build
+    from nbctl_cloud.bootscript import startup_script as build
     script = build(stop_command=STOP_COMMAND, idle_timeout=idle_timeout, preemption="gce",
                    metadata_url=metadata_url, jupyter_port=jupyter_port, token=token,
                    job_dir=JOB_DIR)

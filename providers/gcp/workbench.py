@@ -11,10 +11,10 @@ from datetime import datetime
 
 from google.cloud import notebooks_v2
 
-from orchestrator.catalog import load_catalog
-from orchestrator.errors import NbctlError, NotFound
-from orchestrator.provider import LABEL_NAME, Instance, State
-from orchestrator.spec import InstanceSpec
+from nbctl_cloud.catalog import load_catalog
+from nbctl_cloud.errors import NbctlError, NotFound
+from nbctl_cloud.provider import LABEL_NAME, Instance, State
+from nbctl_cloud.spec import InstanceSpec
 
 from . import faults
 from .clients import Clients

@@ -20,10 +20,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import ClassVar
 
-from orchestrator.errors import UserError
-from orchestrator.provider import (LABEL_NAME, LABEL_OWNER, LABEL_SPEC_HASH, Capability,
+from nbctl_cloud.errors import UserError
+from nbctl_cloud.provider import (LABEL_NAME, LABEL_OWNER, LABEL_SPEC_HASH, Capability,
                                    Instance, Offer, Preemption, Provider, State, match_labels)
-from orchestrator.spec import InstanceSpec
+from nbctl_cloud.spec import InstanceSpec
 
 from . import process
 
@@ -46,7 +46,7 @@ class LocalProvider(Provider):
 
     def __init__(self, config: dict | None = None, owner: str = "nbctl"):
         super().__init__(config, owner)
-        from orchestrator.config import data_dir
+        from nbctl_cloud.config import data_dir
         self.root = Path(self.config.get("root") or data_dir() / "local")
 
     # -- checks ------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Watchdog that simulates a cloud preemption of one local instance at a chosen moment.
 
-Usage: python -m providers.local.preempter DIR SERVER_PID PORT DELAY_SECONDS NOTICE_SECONDS
+Usage: python -m nbctl_cloud.providers.local.preempter DIR SERVER_PID PORT DELAY_SECONDS NOTICE_SECONDS
 
 The delay counts from the moment the server answers, so "preempt after 2s" gives the
 notebook two seconds of life however long Jupyter takes to start.

@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from orchestrator.errors import UserError
+from nbctl_cloud.errors import UserError
 
 READY_MARK = "is running at"
 
@@ -88,7 +88,7 @@ def agent_interval(idle_timeout: int) -> float:
 def start_agent(d: Path, port: int, server_pid: int, idle_timeout: int) -> int:
     """nbctl's idle agent beside the server: it stops the server when really idle (busy
     kernels, kernel/terminal activity, connections, GPU use and jobs all count)."""
-    from configs.agent import AGENT_FILE
+    from nbctl_cloud.bootscript import AGENT_FILE
 
     (d / "jobs").mkdir(exist_ok=True)
     (d / "agent-state.json").unlink(missing_ok=True)
@@ -212,7 +212,7 @@ def pick_gpus(gpu: str, count: int) -> str | None:
 
 def preempt_window(config: dict) -> tuple[float, float, float] | None:
     """(earliest, latest, notice) seconds for simulated preemption, or None when off."""
-    from orchestrator.spec import parse_duration
+    from nbctl_cloud.spec import parse_duration
 
     raw = os.environ.get("NBCTL_LOCAL_PREEMPT_AFTER") or config.get("preempt_after")
     if not raw:
@@ -233,7 +233,7 @@ def start_preempter(d: Path, server_pid: int, port: int,
     lo, hi, notice = window
     delay = random.uniform(lo, hi)
     with open(d / "preempter.log", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "providers.local.preempter", str(d),
+        proc = subprocess.Popen([sys.executable, "-m", "nbctl_cloud.providers.local.preempter", str(d),
                                  str(server_pid), str(port), f"{delay:.3f}", f"{notice:.3f}"],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
@@ -308,7 +308,7 @@ def start_job(d: Path, job, restart: int, gpus: str | None) -> None:
     env = dict(os.environ, NBCTL_CHECKPOINT_URL=job.checkpoint_url)
     env["CUDA_VISIBLE_DEVICES"] = gpus if gpus is not None else ""
     pidfile = jobs / f"{job.run_id}.pid"
-    cmd = [sys.executable, "-m", "orchestrator.jobwrap", "--status-url", job.status_url,
+    cmd = [sys.executable, "-m", "nbctl_cloud.runtime.jobwrap", "--status-url", job.status_url,
            "--run-id", job.run_id, "--restart", str(restart), "--log",
            str(jobs / f"{job.run_id}.{restart}.log"), "--", *job.command]
     proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL,

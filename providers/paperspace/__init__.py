@@ -19,13 +19,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from orchestrator.errors import UserError
-from orchestrator.provider import Capability, Instance, Offer, Provider, match_labels
+from nbctl_cloud.errors import UserError
+from nbctl_cloud.provider import Capability, Instance, Offer, Provider, match_labels
 
 from .settings import DISK_SIZES, JUPYTER_PORT, REGIONS, Settings, api_key
 
 if TYPE_CHECKING:  # pragma: no cover
-    from orchestrator.spec import InstanceSpec
+    from nbctl_cloud.spec import InstanceSpec
 
     from .machines import Machines
 
@@ -74,7 +74,7 @@ class PaperspaceProvider(Provider):
     def offers(self, gpu: str, count: int, spot: bool) -> list[Offer]:
         if spot:
             return []
-        from orchestrator.catalog import load_catalog
+        from nbctl_cloud.catalog import load_catalog
         return load_catalog().offers(provider=self.name, gpu=gpu, count=count, spot=False,
                                      backend=BACKEND)
 
@@ -117,7 +117,7 @@ class PaperspaceProvider(Provider):
         An existing nbctl machine with this name is returned unchanged. A type Paperspace
         reports unavailable in the region raises CapacityError(ZONE) before anything is made."""
         self.validate_spec(spec)
-        from configs.agent import startup_script
+        from nbctl_cloud.bootscript import startup_script
 
         from .machines import NOTEBOOK_DIR, STOP_COMMAND, to_instance
         from .marker import Marker, jupyter_token
@@ -178,7 +178,7 @@ class PaperspaceProvider(Provider):
 
     # -- helpers ---------------------------------------------------------------------------
     def _offer(self, spec: "InstanceSpec") -> Offer:
-        from orchestrator.catalog import load_catalog
+        from nbctl_cloud.catalog import load_catalog
         if not spec.gpu_count:
             raise UserError("paperspace needs a GPU: add --gpu, e.g. --gpu a4000 "
                             "(see `nbctl gpus --provider paperspace`)")
@@ -188,7 +188,7 @@ class PaperspaceProvider(Provider):
     def gpu_of(self) -> dict[str, tuple[str, int]]:
         """Paperspace machine type -> (canonical GPU, count), from the catalog."""
         if self._gpu_of is None:
-            from orchestrator.catalog import load_catalog
+            from nbctl_cloud.catalog import load_catalog
             self._gpu_of = {o.instance_type: (o.gpu, o.count) for o in
                             load_catalog().offers(provider=self.name, backend=BACKEND)}
         return self._gpu_of

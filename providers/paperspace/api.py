@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
-from orchestrator import retry
-from orchestrator.errors import TransientError
+from nbctl_cloud import retry
+from nbctl_cloud.errors import TransientError
 
 from .faults import classify
 

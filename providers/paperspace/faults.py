@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from orchestrator.errors import (AuthError, CapacityError, NbctlError, NotFound, QuotaError,
+from nbctl_cloud.errors import (AuthError, CapacityError, NbctlError, NotFound, QuotaError,
                                  Scope, TransientError, UserError)
 
 KEY_ENV = "PAPERSPACE_API_KEY"

@@ -14,8 +14,8 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from orchestrator.errors import CapacityError, NbctlError, NotFound, Scope, UserError
-from orchestrator.provider import Instance
+from nbctl_cloud.errors import CapacityError, NbctlError, NotFound, Scope, UserError
+from nbctl_cloud.provider import Instance
 
 from .api import Api
 from .marker import Marker, jupyter_token
@@ -131,7 +131,7 @@ class Machines:
             note = rounding_note(idle_timeout)
         # Not retried blindly: after a transient failure, look again before posting again,
         # since the request may have been accepted (the script's assignment shows it).
-        from orchestrator import retry
+        from nbctl_cloud import retry
         found = retry.call(self._post_machine, marker, body)
         self._ids[marker.name] = (found.machine["id"], found.script, marker)
         return found, note

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from orchestrator.errors import AuthError, UserError
+from nbctl_cloud.errors import AuthError, UserError
 
 from .faults import KEY_ENV, KEY_HINT
 

@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from orchestrator.checkpoint import Checkpointer  # noqa: E402  (after the repository path)
+from nbctl_cloud.runtime.checkpoint import Checkpointer  # noqa: E402  (after the repository path)
 
 FEATURES, HIDDEN, SAMPLES, BATCH, LR = 16, 32, 4096, 64, 0.05
 

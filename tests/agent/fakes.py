@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-AGENT = Path(__file__).resolve().parents[2] / "configs" / "agent" / "nbctl_agent.py"
+AGENT = Path(__file__).resolve().parents[2] / "orchestrator" / "runtime" / "nbctl_agent.py"
 TOKEN = "t0k3n-for-tests"
 
 

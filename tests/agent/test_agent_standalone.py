@@ -6,7 +6,7 @@ import ast
 import subprocess
 import sys
 
-from configs.agent import AGENT_FILE, agent_source
+from nbctl_cloud.bootscript import AGENT_FILE, agent_source
 
 
 def test_agent_file_stays_under_9_kib():

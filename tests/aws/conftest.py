@@ -35,7 +35,7 @@ def emu(aws_server, monkeypatch):
 
 @pytest.fixture
 def aws(emu):
-    from providers.aws import AwsProvider
+    from nbctl_cloud.providers.aws import AwsProvider
 
     provider = AwsProvider(dict(CONFIG), owner="tester")
     yield provider

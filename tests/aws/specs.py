@@ -4,8 +4,8 @@ from __future__ import annotations
 import base64
 import time
 
-from orchestrator.provider import State
-from orchestrator.spec import InstanceSpec
+from nbctl_cloud.provider import State
+from nbctl_cloud.spec import InstanceSpec
 
 
 def nb_spec(name="nb", **kw) -> InstanceSpec:

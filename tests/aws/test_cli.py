@@ -114,7 +114,7 @@ def killed_once_create_reached_the_cloud(emu, service: str, action: str, *args: 
     a request whose answer never reached its caller."""
     emu.hold(service, action, seconds=1.0)
     env = {**os.environ, "NBCTL_POLL_INTERVAL": "0.05", "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", *args], env=env, cwd=REPO,
+    proc = subprocess.Popen([sys.executable, "-m", "nbctl_cloud", *args], env=env, cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while emu.count(action, service) == 0:

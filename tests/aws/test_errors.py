@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from orchestrator.errors import (AuthError, CapacityError, NotFound, QuotaError, Scope,
+from nbctl_cloud.errors import (AuthError, CapacityError, NotFound, QuotaError, Scope,
                                  TransientError, UserError)
-from providers.aws import errors
+from nbctl_cloud.providers.aws import errors
 
 
 def client_error(code: str, message: str, status: int, operation: str) -> ClientError:

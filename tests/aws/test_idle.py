@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.errors import NbctlError
-from orchestrator.provider import State
+from nbctl_cloud.errors import NbctlError
+from nbctl_cloud.provider import State
 from tests.aws.specs import nb_spec, on_start_script, spot_spec, user_data_of, wait_state
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from moto import mock_aws
 
-from orchestrator.provider import State
+from nbctl_cloud.provider import State
 from tests.aws.conftest import CONFIG
 from tests.aws.specs import nb_spec, on_start_script, spot_spec
 from tests.emulators.aws import REGION, AwsEmulator, Delays
@@ -28,7 +28,7 @@ def cloud(monkeypatch):
 
 
 def provider():
-    from providers.aws import AwsProvider
+    from nbctl_cloud.providers.aws import AwsProvider
     return AwsProvider(dict(CONFIG), owner="tester")
 
 

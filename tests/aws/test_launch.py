@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.errors import UserError
-from orchestrator.provider import State
+from nbctl_cloud.errors import UserError
+from nbctl_cloud.provider import State
 from tests.aws.conftest import CONFIG
 from tests.aws.specs import decoded, spot_spec, wait_state
 
@@ -57,7 +57,7 @@ def test_emulated_ec2_answers_a_repeated_request_with_the_first_launch(emu):
 
 
 def test_a_launch_retried_by_another_process_is_the_same_request(aws, emu):
-    from providers.aws import AwsProvider
+    from nbctl_cloud.providers.aws import AwsProvider
 
     first = aws.create(spot_spec().with_zone("us-east-1a"))
     fresh = AwsProvider(dict(CONFIG), owner="tester")  # a re-run after a kill, say

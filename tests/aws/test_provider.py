@@ -8,15 +8,15 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from orchestrator.errors import AuthError, CapacityError, UserError
-from orchestrator.provider import State
-from orchestrator.spec import InstanceSpec, Schedule
+from nbctl_cloud.errors import AuthError, CapacityError, UserError
+from nbctl_cloud.provider import State
+from nbctl_cloud.spec import InstanceSpec, Schedule
 from tests.aws.specs import nb_spec, spot_spec, wait_state
 from tests.emulators.aws.cron_engine import EventBridgeCron
 
 
 def test_importing_the_provider_imports_no_sdk():
-    out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import providers.aws"],
+    out = subprocess.run([sys.executable, "-X", "importtime", "-c", "import nbctl_cloud.providers.aws"],
                          capture_output=True, text=True, check=True).stderr
     assert not [m for m in ("boto3", "botocore") if f" {m}" in out]
 
@@ -31,7 +31,7 @@ def test_on_demand_is_a_sagemaker_notebook_of_the_catalog_type_with_tags(aws, em
 
 
 def test_missing_role_is_a_user_error_naming_the_config_key(emu):
-    from providers.aws import AwsProvider
+    from nbctl_cloud.providers.aws import AwsProvider
     with pytest.raises(UserError, match="role_arn"):
         AwsProvider({"region": "us-east-1"}).validate_spec(nb_spec())
 
@@ -135,8 +135,8 @@ def test_list_makes_one_call_per_region_and_backend(aws, emu):
 
 
 def test_capacity_in_first_zone_fails_over_to_the_next_leaving_nothing(aws, emu):
-    from orchestrator import lifecycle
-    from orchestrator.store import Store
+    from nbctl_cloud import lifecycle
+    from nbctl_cloud.store import Store
 
     emu.inject("ec2", "RunInstances", "InsufficientInstanceCapacity",
                "We currently do not have sufficient g4dn.xlarge capacity in the Availability "

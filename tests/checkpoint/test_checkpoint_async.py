@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from orchestrator.checkpoint import Checkpointer
+from nbctl_cloud.runtime.checkpoint import Checkpointer
 from tests.checkpoint.helpers import PYTHON, child_env, names_under
 
 
@@ -120,7 +120,7 @@ def test_async_stall_is_a_small_part_of_a_blocking_save(tmp_path):
 
 ENDS_DURING_SAVE = textwrap.dedent("""
     import numpy as np
-    from orchestrator.checkpoint import Checkpointer
+    from nbctl_cloud.runtime.checkpoint import Checkpointer
     Checkpointer(async_save=True).save({"w": np.ones(32 << 20 >> 3)}, 5)
     # the script ends here, with the 32 MiB save still being written
 """)

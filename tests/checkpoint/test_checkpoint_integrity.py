@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from orchestrator.checkpoint import Checkpointer
+from nbctl_cloud.runtime.checkpoint import Checkpointer
 from tests.checkpoint.helpers import HERE, PYTHON, child_env, overwrite, read, remove, step_prefix
 
 
@@ -85,7 +85,7 @@ def test_skipping_a_checkpoint_is_logged(tmp_path, caplog):
     url = str(tmp_path)
     two_checkpoints(url)
     remove(url, f"{step_prefix(url, 2)}/a00000.npy")
-    with caplog.at_level(logging.WARNING, logger="orchestrator.checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="nbctl_cloud.runtime.checkpoint"):
         loaded(url)
     assert any("step 2" in r.getMessage() for r in caplog.records)
 
@@ -143,7 +143,7 @@ def test_a_save_killed_at_any_moment_leaves_the_newest_complete_checkpoint(tmp_p
         saved = kill_saver(url, phase, rnd)
         ck = Checkpointer(url, handle_sigterm=False)
         published = ck.steps()
-        with caplog.at_level(logging.WARNING, logger="orchestrator.checkpoint"):
+        with caplog.at_level(logging.WARNING, logger="nbctl_cloud.runtime.checkpoint"):
             restored = ck.load_latest()
         context = f"run {run}, killed in {phase}"
         assert not caplog.records, f"{context}: a published checkpoint was incomplete"

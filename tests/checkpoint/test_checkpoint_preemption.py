@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from orchestrator.checkpoint import EXIT_PREEMPTED, Checkpointer
+from nbctl_cloud.runtime.checkpoint import EXIT_PREEMPTED, Checkpointer
 from tests.checkpoint.helpers import EXAMPLES, PYTHON, child_env
 
 
@@ -35,7 +35,7 @@ def finish(proc: subprocess.Popen, timeout: float = 30) -> tuple[int, str]:
 
 
 def test_exit_preempted_is_the_code_the_job_controller_resumes():
-    from orchestrator.jobs import EXIT_PREEMPTED as RESUMED_BY_CONTROLLER
+    from nbctl_cloud.jobs import EXIT_PREEMPTED as RESUMED_BY_CONTROLLER
 
     assert EXIT_PREEMPTED == RESUMED_BY_CONTROLLER == 85
 
@@ -56,7 +56,7 @@ def test_sigterm_during_training_saves_the_current_step_and_exits_preempted(tmp_
 
 SAVE_IN_FLIGHT = textwrap.dedent("""
     import time, numpy as np
-    from orchestrator.checkpoint import Checkpointer
+    from nbctl_cloud.runtime.checkpoint import Checkpointer
     ck = Checkpointer(async_save=True, keep=None)
     ck.save({"w": np.ones(24 << 20 >> 3)}, 1)        # 24 MiB, still being written ...
     print("saving", flush=True)
@@ -84,7 +84,7 @@ def test_sigterm_while_a_save_is_in_flight_finishes_it_before_the_final_save(tmp
 
 NEVER_POLLS = textwrap.dedent("""
     import time
-    from orchestrator.checkpoint import Checkpointer
+    from nbctl_cloud.runtime.checkpoint import Checkpointer
     ck = Checkpointer(exit_grace=0.5)
     ck.save({"a": 1}, 1)
     print("training", flush=True)

@@ -8,8 +8,8 @@ import random
 import numpy as np
 import pytest
 
-from orchestrator.checkpoint import Checkpoint, Checkpointer
-from orchestrator.errors import UserError
+from nbctl_cloud.runtime.checkpoint import Checkpoint, Checkpointer
+from nbctl_cloud.errors import UserError
 
 from tests.checkpoint.helpers import names_under
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.checkpoint import Checkpointer
+from nbctl_cloud.runtime.checkpoint import Checkpointer
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch)")
 

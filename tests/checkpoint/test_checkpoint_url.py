@@ -7,8 +7,8 @@ import textwrap
 
 import pytest
 
-from orchestrator.checkpoint import Checkpointer, check_url
-from orchestrator.errors import UserError
+from nbctl_cloud.runtime.checkpoint import Checkpointer, check_url
+from nbctl_cloud.errors import UserError
 from tests.checkpoint.helpers import PYTHON, child_env
 
 
@@ -65,13 +65,13 @@ def modules_after(code: str, url: str) -> set[str]:
 
 
 def test_importing_the_helper_imports_no_sdk_cli_store_or_array_library(tmp_path):
-    loaded = modules_after("import orchestrator.checkpoint", str(tmp_path))
+    loaded = modules_after("import nbctl_cloud.runtime.checkpoint", str(tmp_path))
     assert sorted(loaded & set(NOT_AT_IMPORT)) == []
 
 
 def test_a_plain_state_on_a_local_path_needs_neither_numpy_nor_torch(tmp_path):
     loaded = modules_after("""
-        from orchestrator import checkpoint
+        from nbctl_cloud.runtime import checkpoint
         checkpoint.save({"step": 3, "lr": 0.1}, 3)
         assert checkpoint.load_latest().state == {"step": 3, "lr": 0.1}
     """, str(tmp_path))
@@ -82,7 +82,7 @@ def test_a_plain_state_on_a_local_path_needs_neither_numpy_nor_torch(tmp_path):
 def test_module_level_save_and_load_use_the_environment(tmp_path):
     url = str(tmp_path / "env-ckpt")
     code = """
-        from orchestrator import checkpoint
+        from nbctl_cloud.runtime import checkpoint
         checkpoint.save({"a": [1, 2]}, 4)
         state, step = checkpoint.load_latest()
         print("loaded", step, state, checkpoint.restart_count())

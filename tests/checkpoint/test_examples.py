@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.checkpoint import EXIT_PREEMPTED
+from nbctl_cloud.runtime.checkpoint import EXIT_PREEMPTED
 from tests.checkpoint.helpers import EXAMPLES, PYTHON, child_env
 
 

@@ -28,7 +28,7 @@ def emu(monkeypatch):
 
 @pytest.fixture
 def gcp(emu):
-    from providers.gcp import GcpProvider
+    from nbctl_cloud.providers.gcp import GcpProvider
 
     provider = GcpProvider({"region": "us-central1"}, owner="tester")
     yield provider

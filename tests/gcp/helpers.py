@@ -7,7 +7,7 @@ import sys
 import time
 import urllib.request
 
-from orchestrator.spec import InstanceSpec
+from nbctl_cloud.spec import InstanceSpec
 from tests.conftest import REPO
 
 

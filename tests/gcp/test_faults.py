@@ -10,9 +10,9 @@ import requests
 from google.api_core import exceptions as gexc
 from google.cloud import compute_v1
 
-from orchestrator.errors import (AuthError, CapacityError, NbctlError, NotFound, QuotaError,
+from nbctl_cloud.errors import (AuthError, CapacityError, NbctlError, NotFound, QuotaError,
                                  Scope, TransientError, UserError)
-from providers.gcp import faults
+from nbctl_cloud.providers.gcp import faults
 
 URL = "https://compute.googleapis.com/compute/v1/projects/p/zones/us-central1-a/instances"
 

@@ -5,8 +5,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from orchestrator.errors import AuthError, CapacityError, QuotaError, Scope, TransientError
-from orchestrator.provider import State
+from nbctl_cloud.errors import AuthError, CapacityError, QuotaError, Scope, TransientError
+from nbctl_cloud.provider import State
 
 from tests.gcp.helpers import spot, wait_state
 
@@ -48,7 +48,7 @@ def test_image_is_the_deep_learning_family_resolved_at_create(gcp, emu):
 
 
 def test_image_family_is_configurable(emu):
-    from providers.gcp import GcpProvider
+    from nbctl_cloud.providers.gcp import GcpProvider
 
     provider = GcpProvider({"image_family": "pytorch-latest-gpu"}, owner="tester")
     provider.create(spot())
@@ -93,8 +93,8 @@ def test_insert_answer_lost_is_retried_with_the_same_request_id_and_makes_one_vm
 
 
 def test_a_new_process_after_a_kill_resends_the_same_request_id(emu):
-    from providers.gcp import GcpProvider
-    from providers.gcp.common import request_id
+    from nbctl_cloud.providers.gcp import GcpProvider
+    from nbctl_cloud.providers.gcp.common import request_id
 
     spec = spot()
     emu.inject("instances.insert", "lost-response", count=6)  # the first process gives up
@@ -189,7 +189,7 @@ def test_list_makes_one_call_for_every_zone_and_filters_by_owner(gcp, emu):
 
 
 def test_a_fresh_process_finds_the_instance_where_it_was_made(gcp, emu):
-    from providers.gcp import GcpProvider
+    from nbctl_cloud.providers.gcp import GcpProvider
 
     gcp.create(spot(zones=("us-east1-c",)))
     other = GcpProvider({}, owner="tester")

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from orchestrator.errors import CapabilityError, CapacityError, Scope
-from orchestrator.jobs import JobSpec
-from orchestrator.provider import Capability, State
+from nbctl_cloud.errors import CapabilityError, CapacityError, Scope
+from nbctl_cloud.jobs import JobSpec
+from nbctl_cloud.provider import Capability, State
 from tests.gcp.helpers import notebook, spot, wait_state
 
 SET_METADATA = "compute.instances.setMetadata"
@@ -26,7 +26,7 @@ def job_attribute(emu, name="sp1", zone="us-central1-a") -> dict | None:
 
 
 def test_the_gcp_provider_offers_jobs():
-    from providers.gcp import GcpProvider
+    from nbctl_cloud.providers.gcp import GcpProvider
     assert Capability.JOBS in GcpProvider.capabilities
 
 

@@ -2,7 +2,7 @@
 runs it, against the emulator in a subprocess whose VMs run their start-up script for real.
 
 The job is scripts/examples/train_numpy.py: seeded SGD that checkpoints through
-orchestrator.checkpoint. However often and whenever the VM is preempted, the job finishes and
+nbctl_cloud.runtime.checkpoint. However often and whenever the VM is preempted, the job finishes and
 its final weights equal, byte for byte, those of the same job never interrupted.
 """
 from __future__ import annotations
@@ -53,7 +53,7 @@ def start_job(server, tmp_path, name: str, zones: str,
     paths = {"ck": tmp_path / "ck", "out": tmp_path / "weights.npy"}
     env = dict(os.environ, PYTHONPATH=str(REPO), **server.env())
     proc = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator", "run", name, "--provider", "gcp", "--gpu", "t4",
+        [sys.executable, "-m", "nbctl_cloud", "run", name, "--provider", "gcp", "--gpu", "t4",
          "--preemptible", "--zone", zones, "--checkpoint-url", str(paths["ck"]),
          "--max-restarts", "10", "--follow", "--output", "json", "--",
          "python3", str(TRAIN), *TRAIN_ARGS, "--step-time", step_time, "--out", str(paths["out"])],
@@ -157,7 +157,7 @@ def test_a_workdir_too_big_to_carry_is_refused_before_any_vm(server, tmp_path):
         f.truncate(300 * 2**20)  # sparse: its size counts, its bytes are never read
     env = dict(os.environ, PYTHONPATH=str(REPO), **server.env())
     r = subprocess.run(
-        [sys.executable, "-m", "orchestrator", "run", "big1", "--provider", "gcp", "--gpu", "t4",
+        [sys.executable, "-m", "nbctl_cloud", "run", "big1", "--provider", "gcp", "--gpu", "t4",
          "--preemptible", "--zone", "us-central1-a", "--checkpoint-url", str(tmp_path / "ck"),
          "--workdir", str(big), "--", "python3", "train.py"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=60)

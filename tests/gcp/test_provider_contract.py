@@ -6,17 +6,17 @@ import sys
 
 import pytest
 
-from orchestrator.errors import UserError
-from orchestrator.provider import Capability
-from providers.gcp import GcpProvider
+from nbctl_cloud.errors import UserError
+from nbctl_cloud.provider import Capability
+from nbctl_cloud.providers.gcp import GcpProvider
 from tests.gcp.helpers import notebook, spot
 
 SDK_ROOTS = ("google", "grpc", "boto3", "botocore", "httpx")
 
 
 def test_importing_the_provider_loads_no_cloud_sdk():
-    code = ("import sys, providers.gcp\n"
-            "from orchestrator.registry import provider_class\n"
+    code = ("import sys, nbctl_cloud.providers.gcp\n"
+            "from nbctl_cloud.registry import provider_class\n"
             "cls = provider_class('gcp'); cls({}, 'x').offers('t4', 1, True)\n"
             "print('\\n'.join(sys.modules))")
     mods = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

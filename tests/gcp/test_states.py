@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.provider import State
-from providers.gcp.states import GCE_STATES, WORKBENCH_STATES, gce_state, workbench_state
+from nbctl_cloud.provider import State
+from nbctl_cloud.providers.gcp.states import GCE_STATES, WORKBENCH_STATES, gce_state, workbench_state
 
 
 @pytest.mark.parametrize("native, want", [

@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
-from orchestrator import lifecycle
-from orchestrator.errors import NbctlError
-from orchestrator.provider import State
-from orchestrator.store import Store
+from nbctl_cloud import lifecycle
+from nbctl_cloud.errors import NbctlError
+from nbctl_cloud.provider import State
+from nbctl_cloud.store import Store
 
 from tests.gcp.conftest import FAST, serve
 from tests.gcp.helpers import spot

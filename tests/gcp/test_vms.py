@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.jobs import JobSpec
-from orchestrator.provider import State
+from nbctl_cloud.jobs import JobSpec
+from nbctl_cloud.provider import State
 from tests.emulators.gcp import Delays, GcpEmulator
 from tests.gcp.helpers import spot, wait_state
 
@@ -34,7 +34,7 @@ def vm_emu(monkeypatch):
 
 @pytest.fixture
 def gcp(vm_emu):
-    from providers.gcp import GcpProvider
+    from nbctl_cloud.providers.gcp import GcpProvider
     provider = GcpProvider({"region": "us-central1"}, owner="tester")
     yield provider
     provider.close()
@@ -151,7 +151,7 @@ def test_the_vm_starts_the_job_in_its_metadata_and_cancel_stops_it(gcp, vm_emu, 
 
 
 def test_the_job_runs_in_the_working_directory_carried_as_an_archive(gcp, vm_emu, tmp_path):
-    from orchestrator.workdir import pack
+    from nbctl_cloud.runtime.workdir import pack
     vm = running_vm(gcp, vm_emu)
     project = tmp_path / "project"
     (project / "data").mkdir(parents=True)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.errors import CapabilityError, CapacityError, Scope
-from orchestrator.provider import State
-from orchestrator.spec import Schedule
+from nbctl_cloud.errors import CapabilityError, CapacityError, Scope
+from nbctl_cloud.provider import State
+from nbctl_cloud.spec import Schedule
 from tests.gcp.helpers import notebook, wait_state
 
 CREATE = "notebooks.projects.locations.instances.create"
@@ -99,7 +99,7 @@ def test_workbench_has_no_native_cron_so_set_schedule_raises_capability_error(gc
 
 
 def test_permission_denied_is_not_retried_and_names_the_permission(gcp, emu):
-    from orchestrator.errors import AuthError
+    from nbctl_cloud.errors import AuthError
 
     emu.inject("instances.create", "forbidden")
     with pytest.raises(AuthError) as info:
@@ -109,7 +109,7 @@ def test_permission_denied_is_not_retried_and_names_the_permission(gcp, emu):
 
 
 def test_quota_in_the_create_operation_is_a_quota_error(gcp, emu):
-    from orchestrator.errors import QuotaError
+    from nbctl_cloud.errors import QuotaError
 
     emu.inject("instances.create", "quota")
     with pytest.raises(QuotaError, match="NVIDIA_T4_GPUS"):

@@ -119,9 +119,9 @@ def test_bad_job_input_is_one_line_exit_2_and_creates_nothing(nbctl, nbctl_home,
 
 
 def test_two_controllers_restart_a_preempted_job_once(nbctl, tmp_path, script):
-    from orchestrator import jobs
-    from orchestrator.registry import get_provider
-    from orchestrator.store import Store
+    from nbctl_cloud import jobs
+    from nbctl_cloud.registry import get_provider
+    from nbctl_cloud.store import Store
     r = nbctl("run", "job1", "--preemptible", "--checkpoint-url", str(tmp_path / "ck"), "-o",
               "json", "--", "python3", str(script), "600")
     assert r.returncode == 0, r.stderr

@@ -8,8 +8,8 @@ import tarfile
 
 import pytest
 
-from orchestrator.errors import UserError
-from orchestrator.workdir import MARKER, pack, unpack
+from nbctl_cloud.errors import UserError
+from nbctl_cloud.runtime.workdir import MARKER, pack, unpack
 
 
 def project(tmp_path):

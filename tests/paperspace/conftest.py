@@ -22,7 +22,7 @@ def emu(monkeypatch):
 
 @pytest.fixture
 def paperspace(emu):
-    from providers.paperspace import PaperspaceProvider
+    from nbctl_cloud.providers.paperspace import PaperspaceProvider
 
     provider = PaperspaceProvider({"region": "ny2"}, owner="tester")
     yield provider
@@ -31,7 +31,7 @@ def paperspace(emu):
 
 @pytest.fixture
 def make_spec():
-    from orchestrator.spec import InstanceSpec
+    from nbctl_cloud.spec import InstanceSpec
 
     def make(name: str = "ps1", **kw) -> InstanceSpec:
         kw.setdefault("gpu", "a4000")

@@ -2,9 +2,9 @@
 {"message", "code", "details"?}; then the same answers through HTTP from the fake."""
 import pytest
 
-from orchestrator.errors import (AuthError, CapacityError, NbctlError, NotFound, QuotaError,
+from nbctl_cloud.errors import (AuthError, CapacityError, NbctlError, NotFound, QuotaError,
                                  Scope, TransientError, UserError)
-from providers.paperspace.faults import TABLE, classify
+from nbctl_cloud.providers.paperspace.faults import TABLE, classify
 from tests.emulators.paperspace import CAPACITY_MESSAGE
 
 ROWS = {

@@ -4,7 +4,7 @@ import sys
 
 
 def test_import_loads_no_http_client_or_cloud_sdk():
-    code = ("import sys, providers.paperspace as p; p.PaperspaceProvider({}).offers('a4000', 1, False);"
+    code = ("import sys, nbctl_cloud.providers.paperspace as p; p.PaperspaceProvider({}).offers('a4000', 1, False);"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "{'httpx', 'httpcore', 'boto3', 'botocore', 'google', 'grpc', 'gradient'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -1,8 +1,8 @@
 """The Paperspace provider's verbs, through httpx against the fake API v1."""
 import pytest
 
-from orchestrator.errors import AuthError, CapabilityError, CapacityError, NotFound, Scope, UserError
-from orchestrator.provider import Capability, State
+from nbctl_cloud.errors import AuthError, CapabilityError, CapacityError, NotFound, Scope, UserError
+from nbctl_cloud.provider import Capability, State
 from tests.paperspace.conftest import wait_state
 
 
@@ -36,7 +36,7 @@ def test_second_create_returns_the_first_machine(emu, paperspace, make_spec):
 
 
 def test_create_rerun_after_a_kill_between_request_and_wait_leaves_one_machine(emu, make_spec):
-    from providers.paperspace import PaperspaceProvider
+    from nbctl_cloud.providers.paperspace import PaperspaceProvider
     # The first process is "killed" after Paperspace accepted the machine, before it learned
     # the answer: a fresh provider (a new process, no cache) runs `up` again.
     first = PaperspaceProvider({}, owner="tester")
@@ -193,7 +193,7 @@ def test_no_native_schedule_so_cron_falls_back_to_the_scheduler(paperspace):
 
 
 def test_missing_key_is_an_auth_error_naming_the_variable(emu, monkeypatch, make_spec):
-    from providers.paperspace import PaperspaceProvider
+    from nbctl_cloud.providers.paperspace import PaperspaceProvider
     monkeypatch.delenv("PAPERSPACE_API_KEY")
     with pytest.raises(AuthError, match="PAPERSPACE_API_KEY"):
         PaperspaceProvider({}, owner="tester").get("ps1")
@@ -201,13 +201,13 @@ def test_missing_key_is_an_auth_error_naming_the_variable(emu, monkeypatch, make
 
 
 def test_key_from_config_file_is_used_when_env_has_none(emu, monkeypatch):
-    from providers.paperspace import PaperspaceProvider
+    from nbctl_cloud.providers.paperspace import PaperspaceProvider
     monkeypatch.delenv("PAPERSPACE_API_KEY")
     assert PaperspaceProvider({"api_key": emu.key}, owner="tester").get("ps1") is None
 
 
 def test_wrong_key_is_an_auth_error_and_is_not_retried(emu, monkeypatch):
-    from providers.paperspace import PaperspaceProvider
+    from nbctl_cloud.providers.paperspace import PaperspaceProvider
     monkeypatch.setenv("PAPERSPACE_API_KEY", "wrong")
     with pytest.raises(AuthError, match="PAPERSPACE_API_KEY"):
         PaperspaceProvider({}, owner="tester").get("ps1")
@@ -269,7 +269,7 @@ def test_candidate_zones_start_with_configured_region_then_other_offered(papersp
 
 
 def test_configured_template_id_is_used_without_listing_templates(emu, make_spec):
-    from providers.paperspace import PaperspaceProvider
+    from nbctl_cloud.providers.paperspace import PaperspaceProvider
     p = PaperspaceProvider({"template_id": "tubuntu2204"}, owner="tester")
     p.create(make_spec())
     assert emu.bodies("POST", "/machines")[0]["templateId"] == "tubuntu2204"

@@ -5,11 +5,11 @@ import time
 
 import click
 
-from .cli import OUTPUT, _provider, _provider_for, _seconds, _store, cli, show_notes
-from .errors import UserError
+from ..errors import UserError
+from .common import OUTPUT, get_provider, open_store, provider_for, seconds, show_notes
 
 
-@cli.group()
+@click.group()
 def schedule() -> None:
     """Cron schedules that stop and start a machine (5-field cron, IANA time zone)."""
 
@@ -22,13 +22,13 @@ def schedule() -> None:
 @OUTPUT
 def schedule_set(name, stop_cron, start_cron, tz, fmt):
     """Install or replace NAME's schedule (natively where the cloud has a scheduler)."""
-    from .output import emit
-    from .schedule import ENGINE_NATIVE, apply_schedule, make_schedule
+    from ..output import emit
+    from ..schedule import ENGINE_NATIVE, apply_schedule, make_schedule
     sched = make_schedule(stop_cron, start_cron, tz)
     if sched is None:
         raise UserError("give --stop and/or --start with a cron, and --tz")
-    store = _store()
-    prov = _provider_for(store, name)
+    store = open_store()
+    prov = provider_for(store, name)
     old = store.get_schedule(name)
     # The new schedule replaces the old in place (native schedulers check it before writing),
     # so one the cloud refuses leaves the old one working.
@@ -51,10 +51,10 @@ def _engine_words(engine: str, provider: str) -> str:
 @OUTPUT
 def schedule_show(name, count, fmt):
     """Show NAME's schedule, which engine runs it, and its next fire instants."""
-    from .output import emit, table
-    from .schedule import next_fires
-    from .spec import Schedule
-    store = _store()
+    from ..output import emit, table
+    from ..schedule import next_fires
+    from ..spec import Schedule
+    store = open_store()
     row = store.get_schedule(name)
     if row is None:
         raise UserError(f"{name} has no schedule: add one with `nbctl schedule set {name} "
@@ -73,15 +73,15 @@ def schedule_show(name, count, fmt):
 @OUTPUT
 def schedule_clear(name, fmt):
     """Remove NAME's schedule (from the cloud's scheduler too)."""
-    from .output import emit
-    from .schedule import remove_schedule
-    store = _store()
-    removed = remove_schedule(_provider_for(store, name), name, store)
+    from ..output import emit
+    from ..schedule import remove_schedule
+    store = open_store()
+    removed = remove_schedule(provider_for(store, name), name, store)
     emit({"name": name, "removed": removed}, fmt,
          text=f"{name}: schedule {'removed' if removed else 'was not set'}")
 
 
-@cli.command()
+@click.command()
 @click.option("--once", is_flag=True, help="Run what is due now and exit (for cron/systemd).")
 @click.option("--grace", default="15m", show_default=True,
               help="Catch up a missed fire no older than this.")
@@ -90,15 +90,15 @@ def schedule_clear(name, fmt):
 @OUTPUT
 def scheduler(once, grace, interval, fmt):
     """Run the schedules that no cloud runs (local, Paperspace, Workbench)."""
-    from .output import emit
-    from .scheduler import run_once, serve
-    grace_s, interval_s = _seconds(grace, "--grace"), _seconds(interval, "--interval")
-    store = _store()
+    from ..output import emit
+    from ..scheduler import run_once, serve
+    grace_s, interval_s = seconds(grace, "--grace"), seconds(interval, "--interval")
+    store = open_store()
     providers: dict = {}
 
     def provider_for(name: str):
         if name not in providers:
-            providers[name] = _provider(name)
+            providers[name] = get_provider(name)
         return providers[name]
 
     def report(f) -> None:
@@ -116,21 +116,21 @@ def scheduler(once, grace, interval, fmt):
     serve(store, provider_for, interval=interval_s, grace=grace_s, report=report)
 
 
-@cli.command()
+@click.command()
 @click.argument("name")
 @click.option("--timeout", "timeout", default=None, help="Stop after this long idle, e.g. 45m.")
 @click.option("--off", is_flag=True, help="Turn idle shutdown off.")
 @OUTPUT
 def idle(name, timeout, off, fmt):
     """Change NAME's idle shutdown (busy kernels, terminals, GPU use and jobs keep it up)."""
-    from .output import emit
-    from .provider import Capability
-    from .spec import format_duration, parse_duration
+    from ..output import emit
+    from ..provider import Capability
+    from ..spec import format_duration, parse_duration
     if off == bool(timeout):
         raise UserError("give either --timeout DURATION or --off")
     seconds = None if off else parse_duration(timeout, what="--timeout")
-    store = _store()
-    prov = _provider_for(store, name)
+    store = open_store()
+    prov = provider_for(store, name)
     prov.require(Capability.NATIVE_IDLE_SHUTDOWN)
     prov.set_idle_shutdown(name, seconds)
     rec = store.get(name)
@@ -143,15 +143,15 @@ def idle(name, timeout, off, fmt):
          text=f"{name}: idle shutdown {'off' if off else 'after ' + format_duration(seconds)}")
 
 
-@cli.command()
+@click.command()
 @click.option("--since", default="30d", show_default=True, help="Window, e.g. 7d or 12h.")
 @OUTPUT
 def cost(since, fmt):
     """Estimate hours and money per instance, and what schedules and idle stops saved."""
-    from .cost import summarize
-    from .output import emit
-    window = _seconds(since, "--since")
-    store = _store()
+    from ..cost import summarize
+    from ..output import emit
+    window = seconds(since, "--since")
+    store = open_store()
     start = time.time() - window
     specs = {r.instance.name: r.spec.to_dict() for r in store.all() if r.spec}
     rows = summarize(store.events(since=0.0), specs, since=start)
@@ -160,3 +160,6 @@ def cost(since, fmt):
             ("cost", "COST $"), ("saved_hours_schedule", "SAVED H (SCHEDULE)"),
             ("saved_hours_idle", "SAVED H (IDLE)"), ("saved", "SAVED $")]
     emit(rows, fmt, columns=cols, rows=rows)
+
+
+COMMANDS = [schedule, scheduler, idle, cost]

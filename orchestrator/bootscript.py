@@ -18,7 +18,7 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-AGENT_FILE = Path(__file__).resolve().parent / "nbctl_agent.py"
+AGENT_FILE = Path(__file__).resolve().parent / "runtime" / "nbctl_agent.py"
 AGENT_PATH = "/opt/nbctl/nbctl_agent.py"
 TOKEN_PATH = "/opt/nbctl/jupyter-token"
 STATE_PATH = "/var/lib/nbctl/agent-state.json"

@@ -1,6 +1,6 @@
 """Runs one attempt of an nbctl job on the machine, and reports it through the job's storage.
 
-    python -m orchestrator.jobwrap --status-url URL --run-id ID --restart N [--log FILE] -- CMD...
+    python -m nbctl_cloud.runtime.jobwrap --status-url URL --run-id ID --restart N [--log FILE] -- CMD...
 
 The wrapper starts CMD in the wrapper's process group with NBCTL_CHECKPOINT_URL, NBCTL_RUN_ID and
 NBCTL_RESTART set, forwards SIGTERM (the preemption notice) to it, and keeps

@@ -6,16 +6,16 @@ import time
 
 import click
 
-from . import log
-from .cli import OUTPUT, _provider, _seconds, _store, cli
-from .errors import UserError
+from .. import log
+from ..errors import UserError
+from .common import OUTPUT, get_provider, open_store, seconds
 
 JOB_COLUMNS = [("run_id", "RUN ID"), ("instance", "INSTANCE"), ("provider", "PROVIDER"),
                ("state", "STATE"), ("restarts", "RESTARTS"), ("preemptions", "PREEMPTIONS"),
                ("detail", "DETAIL")]
 
 
-@cli.command(context_settings={"ignore_unknown_options": True})
+@click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("name")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.option("--provider", "-p", default=None, help="local (default), gcp, aws, paperspace.")
@@ -42,11 +42,11 @@ def run(name, command, provider, gpu, preemptible, region, zones, checkpoint_url
     """
     import os
 
-    from .checkpoint import check_url
-    from .config import load_config, owner
-    from .plan import build_spec, split_zones
-    from .provider import Capability
-    from .registry import check_sdk
+    from ..runtime.checkpoint import check_url
+    from ..config import load_config, owner
+    from ..plan import build_spec, split_zones
+    from ..provider import Capability
+    from ..registry import check_sdk
     command = list(command[1:] if command[:1] == ("--",) else command)
     if not command:
         raise UserError("no command to run: put it after --, e.g. "
@@ -54,7 +54,7 @@ def run(name, command, provider, gpu, preemptible, region, zones, checkpoint_url
     if workdir and git_url:
         raise UserError("use --workdir or --git, not both")
     provider_name = provider or load_config().get("default_provider") or "local"
-    prov = _provider(provider_name, need_sdk=False)
+    prov = get_provider(provider_name, need_sdk=False)
     prov.require(Capability.JOBS)
     spec = build_spec(prov, name, gpu=gpu, preemptible=preemptible, region=region,
                       zones=split_zones(zones), owner=owner())
@@ -65,8 +65,8 @@ def run(name, command, provider, gpu, preemptible, region, zones, checkpoint_url
         if not os.path.isdir(workdir):
             raise UserError(f"--workdir {workdir} is not a directory")
     check_sdk(type(prov))
-    from . import jobs
-    from .output import Progress, emit
+    from .. import jobs
+    from ..output import Progress, emit
     job_spec = jobs.JobSpec(run_id=jobs.new_run_id(name), instance=spec, command=command,
                             checkpoint_url=checkpoint_url, max_restarts=max_restarts,
                             restart_on_failure=restart_on_failure, workdir=workdir,
@@ -76,12 +76,12 @@ def run(name, command, provider, gpu, preemptible, region, zones, checkpoint_url
         # before anything is created (too big a directory is refused here).
         from dataclasses import replace
 
-        from .workdir import ARCHIVE, pack
+        from ..runtime.workdir import ARCHIVE, pack
         url = f"{job_spec.status_url}/{ARCHIVE}"
         size = pack(workdir, url)
         log.get().info("packed %s (%d bytes) to %s", workdir, size, url)
         job_spec = replace(job_spec, workdir_url=url)
-    store = _store()
+    store = open_store()
     progress = Progress(fmt)
     try:
         job = jobs.submit(prov, job_spec, store, progress=progress)
@@ -96,7 +96,7 @@ def run(name, command, provider, gpu, preemptible, region, zones, checkpoint_url
 
 
 def _follow(store, job, prov, fmt, interval: float = 1.0):
-    from . import jobs
+    from .. import jobs
     last = None
     while not job.state.final:
         job = jobs.step(store, job, prov)
@@ -109,7 +109,7 @@ def _follow(store, job, prov, fmt, interval: float = 1.0):
     return job
 
 
-@cli.group(name="jobs")
+@click.group(name="jobs")
 def jobs_group() -> None:
     """Inspect and cancel jobs started with `nbctl run`."""
 
@@ -119,9 +119,9 @@ def jobs_group() -> None:
 @OUTPUT
 def jobs_list(show_all, fmt):
     """List jobs."""
-    from . import jobs
-    from .output import emit
-    rows = [j.to_dict() for j in jobs.all_jobs(_store(), active_only=not show_all)]
+    from .. import jobs
+    from ..output import emit
+    rows = [j.to_dict() for j in jobs.all_jobs(open_store(), active_only=not show_all)]
     emit(rows, fmt, columns=JOB_COLUMNS, rows=rows)
 
 
@@ -130,9 +130,9 @@ def jobs_list(show_all, fmt):
 @OUTPUT
 def jobs_status(run_id, fmt):
     """Show one job."""
-    from . import jobs
-    from .output import emit
-    d = jobs.get(_store(), run_id).to_dict()
+    from .. import jobs
+    from ..output import emit
+    d = jobs.get(open_store(), run_id).to_dict()
     emit(d, fmt, text="\n".join(f"{k}: {v if v not in (None, '') else '-'}" for k, v in d.items()))
 
 
@@ -142,8 +142,8 @@ def jobs_status(run_id, fmt):
               help="Which attempt (0 = first); default: all.")
 def jobs_logs(run_id, attempt):
     """Print the job's output, attempt by attempt."""
-    from . import jobs
-    job = jobs.get(_store(), run_id)
+    from .. import jobs
+    job = jobs.get(open_store(), run_id)
     attempts = [attempt] if attempt is not None else range(job.restarts + 1)
     for n in attempts:
         text = jobs.read_log(job.spec, n)
@@ -156,28 +156,28 @@ def jobs_logs(run_id, attempt):
 @OUTPUT
 def jobs_cancel(run_id, fmt):
     """Stop the job's command (the machine stays up)."""
-    from . import jobs
-    from .output import emit
-    store = _store()
+    from .. import jobs
+    from ..output import emit
+    store = open_store()
     job = jobs.get(store, run_id)
-    jobs.cancel(store, job, _provider(job.spec.instance.provider))
+    jobs.cancel(store, job, get_provider(job.spec.instance.provider))
     emit({"run_id": run_id, "state": "CANCELLED"}, fmt, text=f"{run_id}: CANCELLED")
 
 
-@cli.command()
+@click.command()
 @click.option("--once", is_flag=True, help="One pass over every active job, then exit.")
 @click.option("--interval", default="2s", show_default=True, help="Time between passes.")
 def controller(once, interval):
     """Watch every active job and recover preempted ones (safe to run several)."""
-    from . import jobs
-    every = _seconds(interval, "--interval")
-    store = _store()
+    from .. import jobs
+    every = seconds(interval, "--interval")
+    store = open_store()
     providers: dict = {}
     while True:
         for job in jobs.all_jobs(store, active_only=True):
             pname = job.spec.instance.provider
             if pname not in providers:
-                providers[pname] = _provider(pname)
+                providers[pname] = get_provider(pname)
             after = jobs.step(store, job, providers[pname])
             if after.state != job.state or after.restarts != job.restarts:
                 click.echo(f"{time.strftime('%H:%M:%S')} {job.spec.run_id}: {after.state.value}"
@@ -185,3 +185,6 @@ def controller(once, interval):
         if once:
             return
         time.sleep(every)
+
+
+COMMANDS = [run, jobs_group, controller]

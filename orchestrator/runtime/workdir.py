@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import tarfile
 
-from .errors import UserError
+from ..errors import UserError
 
 ARCHIVE = "workdir.tar.gz"
 MARKER = ".nbctl-workdir"

@@ -1,4 +1,4 @@
-"""How a checkpoint becomes files, and where the files go. Used by orchestrator.checkpoint only.
+"""How a checkpoint becomes files, and where the files go. Used by nbctl_cloud.runtime.checkpoint only.
 
 - `encode` / `decode` turn a state (a dict of nested dicts, lists and tuples holding numpy arrays,
   numpy and python scalars, strings, bytes, None, and PyTorch state dicts) into a JSON tree plus
@@ -24,7 +24,7 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from .errors import UserError
+from ..errors import UserError
 
 MARK = "__nbctl__"  # key of the JSON objects that stand for what JSON cannot say
 CHUNK = 8 << 20  # bytes per write/read call: large enough for bandwidth, small enough to stream

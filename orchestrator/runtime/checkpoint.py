@@ -49,7 +49,7 @@ import uuid
 from collections.abc import Mapping
 from typing import NamedTuple, NoReturn
 
-from .errors import UserError
+from ..errors import UserError
 
 EXIT_PREEMPTED = 85  # "preempted, resume me": the job exits with this after a preemption notice
 ENV_URL = "NBCTL_CHECKPOINT_URL"

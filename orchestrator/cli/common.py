@@ -1,0 +1,56 @@
+"""What every command module shares: the common options and the small helpers that reach the
+store and the providers. Public names only; nothing here imports more than click at start-up."""
+from __future__ import annotations
+
+import click
+
+OUTPUT = click.option("--output", "-o", "fmt", type=click.Choice(["table", "json"]),
+                      default="table", show_default=True, help="Output format.")
+WAIT = click.option("--wait/--no-wait", default=True, show_default=True,
+                    help="Wait until the machine reaches the new state.")
+TIMEOUT = click.option("--timeout", type=str, default="30m", show_default=True,
+                       help="How long to wait, e.g. 10m.")
+
+STATUS_COLUMNS = [("name", "NAME"), ("provider", "PROVIDER"), ("state", "STATE"),
+                  ("gpu_label", "GPU"), ("zone", "ZONE"), ("preemptible", "SPOT"),
+                  ("url", "URL")]
+
+
+def open_store():
+    """The state store (SQLAlchemy loads here, not at start-up)."""
+    from ..store import Store
+    return Store()
+
+
+def get_provider(name: str, need_sdk: bool = True):
+    """A configured provider by name (its SDK is only checked, never imported, here)."""
+    from .. import registry
+    return registry.get_provider(name, need_sdk=need_sdk)
+
+
+def show_notes(prov, fmt: str) -> list[str]:
+    """Print the provider's notes to stderr (not in JSON mode); returns them for the JSON."""
+    notes = prov.warnings
+    if fmt != "json":
+        for w in notes:
+            click.echo(f"nbctl: note: {w}", err=True)
+    return notes
+
+
+def provider_for(store, name: str):
+    """The provider of the stored instance NAME (a UserError if nbctl has none)."""
+    from ..lifecycle import find
+    return get_provider(find(store, name).instance.provider)
+
+
+def seconds(text: str, what: str) -> float:
+    from ..spec import parse_duration
+    return float(parse_duration(text, what=what))
+
+
+def row(d: dict) -> dict:
+    d = dict(d)
+    d["gpu_label"] = f"{d['gpu']}:{d['gpu_count']}" if d.get("gpu_count") else (d.get("gpu") or "none")
+    return d
+
+
