@@ -15,7 +15,7 @@ from .errors import UserError
 
 # configs/gpus.toml in the repository; installed as the data package nbctl_cloud.configs.
 GPU_CATALOG = importlib.resources.files("nbctl_cloud.configs") / "gpus.toml"
-from .provider import Offer
+from .model import Offer
 
 
 @dataclass(frozen=True)

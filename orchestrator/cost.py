@@ -1,4 +1,4 @@
-"""`nbctl cost`: hours and money per instance from the store's history and the catalog.
+"""`nbctl cost`: hours and money per instance from the store's history and the providers' offers.
 
 Billed time is the time spent PROVISIONING, RUNNING or STOPPING as nbctl observed it. Time
 saved is the time an instance spent stopped after a stop that a schedule or the idle rule made,
@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Callable
 
-from .catalog import load_catalog
 from .errors import UserError
+from .provider import Provider
 
 BILLED = {"PENDING", "PROVISIONING", "RUNNING", "STOPPING"}
 
@@ -24,15 +25,31 @@ def _reason(event: dict) -> str | None:
     return None
 
 
-def hourly_price(provider: str, gpu: str | None, count: int, spot: bool,
-                 backend: str | None = None) -> float | None:
-    if not gpu or gpu == "none" or provider == "local":
-        return 0.0
-    try:
-        offer = load_catalog().cheapest(provider, gpu, count, spot, backend=backend)
-    except UserError:
-        return None
-    return offer.hourly(spot)
+Price = Callable[[str, "str | None", int, bool, "str | None"], "float | None"]
+
+
+def offer_prices() -> Price:
+    """Hourly list prices as each provider's own `offers()` gives them (a plugin prices its
+    machines itself); None where a provider has no such offer or cannot be loaded."""
+    from .registry import get_provider
+    providers: dict[str, Provider | None] = {}
+
+    def price(provider: str, gpu: str | None, count: int, spot: bool,
+              backend: str | None = None) -> float | None:
+        if not gpu or gpu == "none" or not count:
+            return 0.0
+        if provider not in providers:
+            try:
+                providers[provider] = get_provider(provider, need_sdk=False)
+            except UserError:
+                providers[provider] = None
+        prov = providers[provider]
+        if prov is None:
+            return None
+        offers = [o for o in prov.offers(gpu, count, spot) if backend in (None, o.backend)]
+        return offers[0].hourly(spot) if offers else None
+
+    return price
 
 
 def _machine(evs: list[dict]) -> dict:
@@ -46,9 +63,10 @@ def _machine(evs: list[dict]) -> dict:
 
 
 def summarize(events: list[dict], specs: dict[str, dict], since: float,
-              now: float | None = None) -> list[dict]:
-    """One row per instance seen in the window."""
+              now: float | None = None, price: Price | None = None) -> list[dict]:
+    """One row per instance seen in the window, priced by `price` (default: offer_prices)."""
     now = time.time() if now is None else now
+    hourly_price = price or offer_prices()
     by_name: dict[str, list[dict]] = {}
     for e in sorted(events, key=lambda e: (e["at"], e.get("id") or 0)):
         by_name.setdefault(e["name"], []).append(e)

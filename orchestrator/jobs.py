@@ -16,84 +16,19 @@ import os
 import socket
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
-from enum import Enum
 
 from sqlalchemy import insert, or_, select, update
 
 from . import log
-from .runtime.checkpoint import EXIT_PREEMPTED
 from .errors import CapacityError, NbctlError, UserError
-from .provider import Capability, Provider, State
-from .spec import InstanceSpec
+from .model import Capability, InstanceSpec, Job, JobSpec, JobState, State
+from .provider import Provider
+from .runtime.checkpoint import EXIT_PREEMPTED
 from .store import Store, jobs
 
 LEASE_SECONDS = 60.0
 STARTUP_GRACE = 120.0  # an attempt with no status file after this long never started
 NOTICE_WAIT = 180.0  # after a job exits on a notice, how long to wait for the machine to go
-
-
-class JobState(str, Enum):
-    STARTING = "STARTING"
-    RUNNING = "RUNNING"
-    RECOVERING = "RECOVERING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-
-    @property
-    def final(self) -> bool:
-        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
-
-
-@dataclass
-class JobSpec:
-    run_id: str
-    instance: InstanceSpec
-    command: list[str]
-    checkpoint_url: str
-    max_restarts: int = 3
-    restart_on_failure: bool = False
-    workdir: str | None = None
-    git_url: str | None = None
-    workdir_url: str | None = None  # the workdir's archive, for machines that do not share it
-
-    @property
-    def status_url(self) -> str:
-        return f"{self.checkpoint_url.rstrip('/')}/_nbctl/{self.run_id}"
-
-    def to_json(self) -> str:
-        d = asdict(self)
-        d["instance"] = self.instance.to_dict()
-        return json.dumps(d, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> "JobSpec":
-        d = json.loads(text)
-        d["instance"] = InstanceSpec.from_dict(d["instance"])
-        return cls(**d)
-
-
-@dataclass
-class Job:
-    spec: JobSpec
-    state: JobState
-    restarts: int
-    preemptions: int
-    exit_code: int | None
-    detail: str | None
-    created_at: float
-    updated_at: float
-    started_at: float | None
-    extra: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return {"run_id": self.spec.run_id, "instance": self.spec.instance.name,
-                "provider": self.spec.instance.provider, "state": self.state.value,
-                "restarts": self.restarts, "preemptions": self.preemptions,
-                "exit_code": self.exit_code, "detail": self.detail,
-                "command": self.spec.command, "checkpoint_url": self.spec.checkpoint_url,
-                "created_at": self.created_at, "updated_at": self.updated_at}
 
 
 def new_run_id(name: str) -> str:
@@ -136,7 +71,7 @@ def _set(store: Store, run_id: str, **values) -> None:
 
 def submit(provider: Provider, spec: JobSpec, store: Store, progress=None) -> Job:
     """Create (or reuse) the machine, record the job, start its first attempt."""
-    provider.require(Capability.JOBS)
+    provider.require(Capability.JOBS, spec.instance)
     from . import lifecycle
     now = time.time()
     with store.engine.begin() as conn:

@@ -14,8 +14,8 @@ from typing import Callable
 
 from . import log
 from .errors import CapacityError, NbctlError, NotFound, Scope, UserError
-from .provider import LABEL_OWNER, Instance, Provider, State
-from .spec import InstanceSpec
+from .model import LABEL_OWNER, LABEL_SPEC_HASH, Capability, Instance, InstanceSpec, State
+from .provider import Provider
 from .store import Record, Store
 
 Progress = Callable[[str, State, float], None]
@@ -74,7 +74,7 @@ def wait_for(provider: Provider, store: Store, name: str, targets: set[State], *
         if state is State.FAILED:
             raise FailedState(_not_in(name, state, targets, inst))
         if current and state is State.PREEMPTED and State.RUNNING in targets \
-                and restarts < restart_preempted:
+                and restarts < restart_preempted and provider.supports(Capability.STOP_START):
             restarts += 1
             log.get().warning("%s was preempted before it was running; starting it again "
                               "(%d of %d)", name, restarts, restart_preempted)
@@ -107,6 +107,7 @@ def up(provider: Provider, spec: InstanceSpec, *, store: Store, wait: bool = Tru
             _check_same_spec(existing, rec, spec)
             spec = _keep_policies(provider, rec, spec)
             if existing.state in (State.STOPPED, State.PREEMPTED):
+                provider.require(Capability.STOP_START)
                 provider.start(spec.name)
             store.save(existing, spec)
             inst = existing
@@ -128,7 +129,7 @@ def up(provider: Provider, spec: InstanceSpec, *, store: Store, wait: bool = Tru
 
 
 def _check_same_spec(existing: Instance, rec: Record | None, spec: InstanceSpec) -> None:
-    have = existing.labels.get("nbctl-spec-hash") or (rec.spec.spec_hash() if rec and rec.spec else None)
+    have = existing.labels.get(LABEL_SPEC_HASH) or (rec.spec.spec_hash() if rec and rec.spec else None)
     if have and have != spec.spec_hash():
         was = (f" (it has --gpu {rec.spec.gpu}:{rec.spec.gpu_count}"
                f"{' --preemptible' if rec.spec.preemptible else ''})") if rec and rec.spec else ""
@@ -154,7 +155,7 @@ def _create_with_failover(provider: Provider, spec: InstanceSpec, store: Store) 
     for zone in provider.candidate_zones(spec):
         if zone is not None and provider.region_of(zone) in skip_regions:
             continue
-        zspec = spec.with_zone(zone) if zone else spec
+        zspec = (spec.with_zone(zone) if zone else spec).stamped()
         log.get().info("create %s on %s zone=%s gpu=%s:%s spot=%s", spec.name, provider.name,
                        zone, spec.gpu, spec.gpu_count, spec.preemptible)
         try:
@@ -218,6 +219,7 @@ def start(provider: Provider, name: str, *, store: Store, wait: bool = True,
 
 def _transition(verb: str, provider: Provider, name: str, store: Store, targets: set[State],
                 wait: bool, timeout: float, progress: Progress, reason: str) -> Instance | None:
+    provider.require(Capability.STOP_START)
     log.get().info("%s %s on %s (%s)", verb, name, provider.name, reason)
     getattr(provider, verb)(name)
     store.record_event(name, verb, provider=provider.name, detail=reason)
@@ -249,6 +251,13 @@ def refresh(store: Store, providers: dict[str, Provider], owner: str) -> list[Re
     for name, found in seen.items():
         for rec in store.all(provider=name):
             inst = found.pop(rec.instance.name, None)
+            if inst is None and rec.instance.state is not State.DELETED:
+                # Not in the listing: ask for it by name before calling it gone, so that a
+                # machine whose labels were lost is not forgotten while it runs.
+                inst = providers[name].get(rec.instance.name)
+                if inst is not None:
+                    log.get().warning("%s was not in %s's listing of nbctl's labels, but exists",
+                                      rec.instance.name, name)
             if inst is None:
                 inst = rec.instance
                 inst.state, inst.detail = State.DELETED, "not found in the cloud"
@@ -259,6 +268,7 @@ def refresh(store: Store, providers: dict[str, Provider], owner: str) -> list[Re
 
 
 def notebook_url(provider: Provider, name: str) -> str:
+    provider.require(Capability.NOTEBOOK_URL)
     inst = provider.get(name)
     if inst is None:
         raise NotFound(f"{name} does not exist in {provider.name}: see `nbctl status --refresh`")

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from .catalog import load_catalog
 from .errors import UserError
-from .provider import Capability, Provider
-from .spec import InstanceSpec, parse_duration, parse_gpu, validate_disk
+from .model import Capability, InstanceSpec
+from .provider import Provider
+from .registry import get_provider, names
+from .spec import parse_duration, parse_gpu, validate_disk
 
 
 def split_zones(values: tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
@@ -21,21 +23,38 @@ def split_zones(values: tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
     return tuple(zones)
 
 
+def no_offer(provider: Provider, gpu: str, count: int, spot: bool) -> str:
+    """Why the provider has no offer for gpu:count, naming the counts and providers that have."""
+    kind = "spot " if spot else ""
+    counts = sorted({o.count for o in provider.offers(gpu, None, spot)})
+    if counts:
+        return (f"{provider.name} has no {kind}{gpu} machine with {count} GPU(s): use --gpu "
+                f"{gpu}:N with N in {', '.join(map(str, counts))}")
+    others = [name for name in names() if name != provider.name and _offers(name, gpu, spot)]
+    hint = f"; {gpu} is offered by {', '.join(others)}" if others else ""
+    return f"{provider.name} offers no {kind}{gpu} machine{hint} (see `nbctl gpus --gpu {gpu}`)"
+
+
+def _offers(provider: str, gpu: str, spot: bool) -> bool:
+    try:
+        return bool(get_provider(provider, need_sdk=False).offers(gpu, None, spot))
+    except UserError:  # a provider that cannot load has no offer to show
+        return False
+
+
 def build_spec(provider: Provider, name: str, *, gpu: str | None = None, preemptible: bool = False,
                region: str | None = None, zones: tuple[str, ...] = (), image: str | None = None,
                disk_gb: int | None = None, idle_timeout: str | None = None,
                schedule_stop: str | None = None, schedule_start: str | None = None,
                tz: str | None = None, owner: str = "nbctl") -> InstanceSpec:
     provider.validate_name(name)
-    catalog = load_catalog()
-    gpu_name, count = parse_gpu(gpu, catalog.names)
+    gpu_name, count = parse_gpu(gpu, load_catalog().names)
     if preemptible:
         provider.require(Capability.SPOT)
-    if count and provider.name != "local":
+    if count:
         if not provider.offers(gpu_name, count, preemptible):
-            catalog.cheapest(provider.name, gpu_name, count, preemptible)  # raises the reason
-            raise UserError(f"{provider.name} has no offer for --gpu {gpu_name}:{count}")
-    elif not count and provider.name != "local":
+            raise UserError(no_offer(provider, gpu_name, count, preemptible))
+    elif provider.needs_gpu:
         raise UserError(f"{provider.name} needs a GPU: add --gpu, e.g. --gpu t4 "
                         f"(see `nbctl gpus --provider {provider.name}`)")
     for z in zones:

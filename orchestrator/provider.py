@@ -1,136 +1,61 @@
-"""The provider contract: small explicit verbs, capability flags, normalized state.
+"""The provider contract: a small abstract core and capabilities whose presence is the ability.
 
-A provider is one class in one package under providers/; that package is the only place its
-cloud SDK is imported, and it imports it lazily (inside methods or a client module), so that
-loading the class for its name rules, capabilities or offers costs nothing.
+A provider is one class in one package; that package is the only place its cloud SDK is
+imported, and it imports it lazily (inside methods or a client module), so that loading the
+class for its name rules, capabilities or offers costs nothing.
 
-Every verb is idempotent and returns quickly. Waiting is the core's job: lifecycle polls
-`get` until the state it wants.
+The core (every provider): `offers`, `create`, `get`, `list`, `delete`. Each capability is a
+mixin below (StopStart, NativeIdleShutdown, NativeSchedule, Jobs, NotebookUrl, Spot,
+PreemptionRecord): a provider has a capability exactly when its class inherits the mixin, and
+then it must define the mixin's verbs, or the registry refuses it when it is loaded
+(`contract_problems`). A provider with several backends says per spec what a spec's backend
+cannot do (`unsupported`), in the user's words; the core asks before it acts.
+
+Every verb is idempotent and returns quickly; waiting is the core's job (lifecycle polls
+`get`). The core stamps nbctl's labels on the spec and checks that the name is free before it
+calls `create`.
 """
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from abc import ABC, abstractmethod
 from datetime import datetime
-from enum import Enum
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from . import log
 from .errors import CapabilityError, UserError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .jobs import JobSpec
-    from .spec import InstanceSpec, Schedule
-
-LABEL_NAME = "nbctl-name"
-LABEL_OWNER = "nbctl-owner"
-LABEL_SPEC_HASH = "nbctl-spec-hash"
-
-
-class State(str, Enum):
-    PENDING = "PENDING"
-    PROVISIONING = "PROVISIONING"
-    RUNNING = "RUNNING"
-    STOPPING = "STOPPING"
-    STOPPED = "STOPPED"
-    PREEMPTED = "PREEMPTED"
-    DELETING = "DELETING"
-    DELETED = "DELETED"
-    FAILED = "FAILED"
-
-    @property
-    def settled(self) -> bool:
-        """True for states that do not change without someone acting."""
-        return self in _SETTLED
+from .model import (
+    Capability,
+    Instance,
+    InstanceSpec,
+    JobSpec,
+    Offer,
+    Preemption,
+    Schedule,
+)
 
 
-_SETTLED = {State.RUNNING, State.STOPPED, State.PREEMPTED, State.DELETED, State.FAILED}
+class CapabilityMixin(ABC):
+    """Base of the capability mixins: `capability` names it, `verbs` are what it promises."""
+
+    capability: ClassVar[Capability]
+    verbs: ClassVar[tuple[str, ...]] = ()
 
 
-class Capability(str, Enum):
-    SPOT = "spot"
-    STOP_START = "stop-start"
-    NATIVE_IDLE_SHUTDOWN = "native-idle-shutdown"
-    NATIVE_SCHEDULE = "native-schedule"
-    PREEMPTION_NOTICE = "preemption-notice"
-    NOTEBOOK_URL = "notebook-url"
-    GPU = "gpu"
-    JOBS = "jobs"
-
-
-@dataclass(frozen=True)
-class Offer:
-    """What one provider runs for a canonical GPU, with its list prices (USD per hour)."""
-
-    provider: str
-    gpu: str
-    count: int
-    instance_type: str
-    gpu_memory_gb: int
-    on_demand_hourly: float | None
-    spot_hourly: float | None
-    price_date: str
-    source: str
-    accelerator: str | None = None
-    backend: str | None = None
-    regions: tuple[str, ...] = ()
-
-    def hourly(self, spot: bool) -> float | None:
-        return self.spot_hourly if spot else self.on_demand_hourly
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class Instance:
-    """A provider's answer about one instance, normalized."""
-
-    name: str
-    provider: str
-    state: State
-    native_id: str | None = None
-    zone: str | None = None
-    gpu: str | None = None
-    gpu_count: int = 0
-    preemptible: bool = False
-    backend: str | None = None
-    url: str | None = None  # never carries a token or other secret
-    labels: dict[str, str] = field(default_factory=dict)
-    created_at: datetime | None = None
-    detail: str | None = None  # the cloud's own words about the state, if any
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["state"] = self.state.value
-        d["created_at"] = self.created_at.isoformat() if self.created_at else None
-        return d
-
-
-@dataclass(frozen=True)
-class Preemption:
-    """One preemption from the cloud's own record."""
-
-    name: str
-    native_id: str | None
-    zone: str | None
-    at: datetime
-    source: str  # which record said so, e.g. "compute.instances.preempted"
-
-
-class Provider:
-    """Base class of every provider. Subclasses set the class attributes and the verbs.
+class Provider(ABC):
+    """Base class of every provider.
 
     Constructed with the provider's section of the user's config (a dict) and the owner name.
     Construction must not reach the network or import the SDK.
     """
 
     name: ClassVar[str] = ""
-    extra: ClassVar[str | None] = None  # pip extra that installs the SDK, e.g. "gcp"
+    extra: ClassVar[str | None] = None  # the extra of nbctl that installs the SDK, e.g. "gcp"
     sdk_modules: ClassVar[tuple[str, ...]] = ()  # modules that extra provides
-    capabilities: ClassVar[frozenset[Capability]] = frozenset()
-    # For each capability NOT supported: the sentence the user sees.
-    unsupported: ClassVar[dict[Capability, str]] = {}
+    needs_gpu: ClassVar[bool] = True  # False: a machine without --gpu is fine (local, CPU clouds)
+    # For capabilities the provider lacks, or that only some of its backends have: the
+    # sentence the user sees.
+    reasons: ClassVar[dict[Capability, str]] = {}
     # Instance names: a regex that must fullmatch, and its rule in words.
     name_pattern: ClassVar[str] = r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?"
     name_rule: ClassVar[str] = (
@@ -142,6 +67,13 @@ class Provider:
     # Jobs run where this computer's files are (the local provider): --workdir is used in
     # place instead of being carried to the machine as an archive.
     shares_filesystem: ClassVar[bool] = False
+    # Filled in for each subclass from the mixins it inherits.
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.capabilities = frozenset(c.capability for c in cls.__mro__
+                                     if issubclass(c, CapabilityMixin) and "capability" in vars(c))
 
     def __init__(self, config: dict | None = None, owner: str = "nbctl"):
         self.config = dict(config or {})
@@ -158,24 +90,34 @@ class Provider:
         log.get().info("%s", text)
         self.__dict__.setdefault("_notes", []).append(text)
 
-    # -- checks the core runs before any verb --------------------------------------------
-    def supports(self, cap: Capability) -> bool:
-        return cap in self.capabilities
+    # -- what it can do ------------------------------------------------------------------
+    def unsupported(self, spec: InstanceSpec) -> dict[Capability, str]:
+        """Capabilities this provider has but a machine of this spec lacks (its backend
+        cannot), each with the sentence the user sees. No network."""
+        return {}
 
-    def require(self, cap: Capability) -> None:
-        """Raise CapabilityError with the provider's own sentence if cap is unsupported."""
+    def supports(self, cap: Capability, spec: InstanceSpec | None = None) -> bool:
+        return cap in self.capabilities and (spec is None or cap not in self.unsupported(spec))
+
+    def require(self, cap: Capability, spec: InstanceSpec | None = None) -> None:
+        """Raise CapabilityError with the provider's own sentence if it cannot do `cap` (for a
+        machine of `spec`, when given)."""
         if cap not in self.capabilities:
-            msg = self.unsupported.get(cap) or f"the {self.name} provider does not support {cap.value}"
-            raise CapabilityError(msg)
+            raise CapabilityError(self.reasons.get(cap)
+                                  or f"the {self.name} provider does not support {cap.value}")
+        why = self.unsupported(spec).get(cap) if spec is not None else None
+        if why:
+            raise CapabilityError(why)
 
+    # -- checks the core runs before any verb (no network) -------------------------------
     def validate_name(self, name: str) -> None:
         if not isinstance(name, str) or not re.fullmatch(self.name_pattern, name):
             raise UserError(f"invalid instance name {name!r} for {self.name}: use {self.name_rule}")
 
-    def validate_spec(self, spec: "InstanceSpec") -> None:
+    def validate_spec(self, spec: InstanceSpec) -> None:
         """Provider-specific checks on a spec; raise UserError/CapabilityError. No network."""
 
-    def check_zones_in_region(self, spec: "InstanceSpec") -> None:
+    def check_zones_in_region(self, spec: InstanceSpec) -> None:
         """With both --region and --zone, every zone must lie in that region."""
         if spec.region:
             bad = [z for z in spec.zones if self.region_of(z) != spec.region]
@@ -183,7 +125,7 @@ class Provider:
                 raise UserError(f"zone {bad[0]} is not in region {spec.region}: drop --region "
                                 f"or list zones of {spec.region}")
 
-    def candidate_zones(self, spec: "InstanceSpec") -> list[str | None]:
+    def candidate_zones(self, spec: InstanceSpec) -> list[str | None]:
         """Where `up` may place this spec, in the order to try: the user's --zone list, else
         the zones of --region (or of the configured default). The core moves to the next
         one on CapacityError; [None] means the provider has no zones."""
@@ -193,98 +135,159 @@ class Provider:
         """The region a zone belongs to, for failover that skips a whole region."""
         return zone
 
-    # -- the verbs -----------------------------------------------------------------------
-    def offers(self, gpu: str, count: int, spot: bool) -> list[Offer]:
-        """What this provider can run for a canonical GPU, cheapest first. No network."""
+    def catalog_offers(self, gpu: str | None = None, count: int | None = None,
+                       spot: bool = False, backend: str | None = None) -> list[Offer]:
+        """This provider's rows of nbctl's GPU catalog (configs/gpus.toml), cheapest first."""
         from .catalog import load_catalog
+        return load_catalog().offers(provider=self.name, gpu=gpu, count=count, spot=spot,
+                                     backend=backend)
 
-        return load_catalog().offers(provider=self.name, gpu=gpu, count=count, spot=spot)
+    # -- the core verbs --------------------------------------------------------------------
+    @abstractmethod
+    def offers(self, gpu: str | None = None, count: int | None = None,
+               spot: bool = False) -> list[Offer]:
+        """What this provider runs, cheapest first: for one canonical GPU (and count) when
+        given, only spot offers (priced as spot) with spot=True. No network, so that `gpus`,
+        `cost` and `up --dry-run` stay fast and offline."""
 
-    def create(self, spec: "InstanceSpec") -> Instance:
+    @abstractmethod
+    def create(self, spec: InstanceSpec) -> Instance:
         """Create the instance and return as soon as the cloud accepted it.
 
-        If an instance with this name already exists, return it unchanged. Raises
-        CapacityError (with scope) when the cloud has no capacity where asked; in that
-        case nothing may be left behind."""
-        raise NotImplementedError
+        The core has checked that no instance of this name exists and put nbctl's labels in
+        `spec.labels`: put them all on the machine, where `list` and `get` read them back.
+        A retried create of the same spec must not make a second machine (use the API's
+        idempotency key where it has one). Raise CapacityError (with its scope) when the
+        cloud has no capacity where asked; then nothing may be left behind."""
 
+    @abstractmethod
     def get(self, name: str) -> Instance | None:
-        """The instance as the cloud sees it now, or None if it does not exist."""
-        raise NotImplementedError
+        """The instance as the cloud sees it now, with its labels, or None if it does not
+        exist. Return as soon as possible."""
 
+    @abstractmethod
     def list(self, labels: dict[str, str] | None = None) -> list[Instance]:
-        """Every instance nbctl made that carries these labels: one call per zone/region."""
-        raise NotImplementedError
+        """Every instance nbctl made that carries all these labels: one call per
+        zone/region/location, never one per instance."""
 
-    def stop(self, name: str) -> None:
-        """Ask the cloud to stop it, keeping its disk. Return at once; stopped ones: no-op."""
-        self.require(Capability.STOP_START)
-        raise NotImplementedError
-
-    def start(self, name: str) -> None:
-        """Ask the cloud to start a stopped instance. Return at once; running ones: no-op."""
-        self.require(Capability.STOP_START)
-        raise NotImplementedError
-
+    @abstractmethod
     def delete(self, name: str) -> None:
-        """Delete the instance and what nbctl made for it. If it does not exist, return silently."""
-        raise NotImplementedError
-
-    def set_idle_shutdown(self, name: str, timeout_seconds: int | None) -> None:
-        """Stop the instance after this long idle (None turns it off)."""
-        self.require(Capability.NATIVE_IDLE_SHUTDOWN)
-        raise NotImplementedError
-
-    def set_schedule(self, name: str, schedule: "Schedule") -> None:
-        """Install the schedule in the cloud's own scheduler."""
-        self.require(Capability.NATIVE_SCHEDULE)
-        raise NotImplementedError
-
-    def clear_schedule(self, name: str) -> None:
-        """Remove the native schedule. If there is none, return silently."""
-        self.require(Capability.NATIVE_SCHEDULE)
-        raise NotImplementedError
-
-    def preemptions(self, since: datetime) -> list[Preemption]:
-        """Instances the cloud preempted since then, from the cloud's own record."""
-        return []
-
-    def validate_job(self, spec: "InstanceSpec") -> None:
-        """Can jobs run on a machine of this spec? Raise CapabilityError before anything is
-        created if not. No network."""
-        self.require(Capability.JOBS)
-
-    def run_job(self, name: str, job: "JobSpec", restart: int) -> None:
-        """Start attempt `restart` of the job on the running instance, through
-        `python -m nbctl_cloud.runtime.jobwrap` (which reports to job.status_url). Return at once.
-        Starting the same run_id and restart twice must not run it twice."""
-        self.require(Capability.JOBS)
-        raise NotImplementedError
-
-    def cancel_job(self, name: str, run_id: str) -> None:
-        """Stop the job's command on the instance. If it is not running, return silently."""
-        self.require(Capability.JOBS)
-        raise NotImplementedError
-
-    def notebook_url(self, name: str) -> str:
-        """How a person opens the notebook (may include a token: never store or log it)."""
-        self.require(Capability.NOTEBOOK_URL)
-        raise NotImplementedError
+        """Delete the instance and what nbctl made for it. If it does not exist, return
+        silently. Return once the cloud accepted the request."""
 
     def close(self) -> None:
         """Release clients and connections."""
 
 
+class StopStart(CapabilityMixin):
+    """Machines that stop (keeping their disk) and start again."""
+
+    capability = Capability.STOP_START
+    verbs = ("stop", "start")
+
+    @abstractmethod
+    def stop(self, name: str) -> None:
+        """Ask the cloud to stop it, keeping its disk. Return at once; stopped ones: no-op."""
+
+    @abstractmethod
+    def start(self, name: str) -> None:
+        """Ask the cloud to start a stopped instance. Return at once; running ones: no-op."""
+
+
+class NativeIdleShutdown(CapabilityMixin):
+    """The machine stops itself after an idle timeout (the cloud's feature or nbctl's agent)."""
+
+    capability = Capability.NATIVE_IDLE_SHUTDOWN
+    verbs = ("set_idle_shutdown",)
+
+    @abstractmethod
+    def set_idle_shutdown(self, name: str, timeout_seconds: int | None) -> None:
+        """Stop the instance after this long idle (None turns it off)."""
+
+
+class NativeSchedule(CapabilityMixin):
+    """The cloud's own scheduler runs cron stops and starts (they work with the laptop off)."""
+
+    capability = Capability.NATIVE_SCHEDULE
+    verbs = ("set_schedule", "clear_schedule")
+
+    @abstractmethod
+    def set_schedule(self, name: str, schedule: Schedule) -> None:
+        """Install the schedule in the cloud's own scheduler, replacing any other."""
+
+    @abstractmethod
+    def clear_schedule(self, name: str) -> None:
+        """Remove the native schedule. If there is none, return silently."""
+
+
+class Jobs(CapabilityMixin):
+    """Training jobs (`nbctl run`) that the core restarts after a preemption."""
+
+    capability = Capability.JOBS
+    verbs = ("run_job", "cancel_job")
+
+    @abstractmethod
+    def run_job(self, name: str, job: JobSpec, restart: int) -> None:
+        """Start attempt `restart` of the job on the running instance, through
+        `python -m nbctl_cloud.runtime.jobwrap` (which reports to job.status_url). Return at
+        once. Starting the same run_id and restart twice must not run it twice."""
+
+    @abstractmethod
+    def cancel_job(self, name: str, run_id: str) -> None:
+        """Stop the job's command on the instance. If it is not running, return silently."""
+
+
+class NotebookUrl(CapabilityMixin):
+    """A notebook a person opens in a browser (`nbctl open`)."""
+
+    capability = Capability.NOTEBOOK_URL
+    verbs = ("notebook_url",)
+
+    @abstractmethod
+    def notebook_url(self, name: str) -> str:
+        """How a person opens the notebook (may include a token: never store or log it)."""
+
+
+class Spot(CapabilityMixin):
+    """Preemptible (spot) machines, chosen with --preemptible; `offers(spot=True)` lists them."""
+
+    capability = Capability.SPOT
+
+
+class PreemptionRecord(CapabilityMixin):
+    """The cloud keeps its own record of preemptions, which the core reads (never guesses)."""
+
+    capability = Capability.PREEMPTION_RECORD
+    verbs = ("preemptions",)
+
+    @abstractmethod
+    def preemptions(self, since: datetime) -> list[Preemption]:
+        """Instances the cloud preempted since then, from the cloud's own record."""
+
+
+def contract_problems(cls: type) -> list[str]:
+    """What keeps `cls` from being a provider, one sentence each (empty when it is one)."""
+    if not (isinstance(cls, type) and issubclass(cls, Provider)):
+        return ["it is not a subclass of nbctl_cloud.provider.Provider"]
+    problems = []
+    if not cls.name:
+        problems.append("it sets no `name`")
+    missing = set(getattr(cls, "__abstractmethods__", ()))
+    for verb in sorted(missing):
+        owner = next((c for c in cls.__mro__ if verb in vars(c)
+                      and getattr(vars(c)[verb], "__isabstractmethod__", False)), None)
+        cap = getattr(owner, "capability", None) if owner is not None else None
+        claim = f"the {cap.value} capability" if cap is not None else "the core contract"
+        problems.append(f"it declares {claim} but does not define {verb}()")
+    return problems
+
+
 def describe_capabilities(provider: type[Provider] | Provider) -> list[dict]:
-    """Rows for `nbctl providers`-style listings: each capability and why not."""
-    rows = []
-    for cap in Capability:
-        ok = cap in provider.capabilities
-        rows.append({"capability": cap.value, "supported": ok,
-                     "note": "" if ok else provider.unsupported.get(cap, "")})
-    return rows
+    """Rows for listings: each capability, whether the provider has it, and why not."""
+    return [{"capability": cap.value, "supported": cap in provider.capabilities,
+             "note": "" if cap in provider.capabilities else provider.reasons.get(cap, "")}
+            for cap in Capability]
 
 
 def match_labels(have: dict[str, str], want: dict[str, str] | None) -> bool:
     return all(have.get(k) == v for k, v in (want or {}).items())
-

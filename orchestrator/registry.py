@@ -9,7 +9,7 @@ import importlib
 import importlib.util
 
 from .errors import UserError
-from .provider import Provider
+from .provider import Provider, contract_problems
 
 BUILTIN: dict[str, str] = {
     "local": "nbctl_cloud.providers.local:LocalProvider",
@@ -38,8 +38,10 @@ def provider_class(name: str) -> type[Provider]:
         cls = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as e:
         raise UserError(f"the {name} provider failed to load ({e}); reinstall nbctl") from None
-    if not (isinstance(cls, type) and issubclass(cls, Provider)):
-        raise UserError(f"entry point {name!r} ({target}) is not an nbctl Provider class")
+    problems = contract_problems(cls)
+    if problems:
+        raise UserError(f"the {name} provider ({target}) is refused: {problems[0]}; fix the "
+                        f"plugin or uninstall it")
     return cls
 
 

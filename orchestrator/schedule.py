@@ -10,8 +10,8 @@ from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import CapabilityError, UserError
-from .provider import Capability, Provider
-from .spec import Schedule
+from .model import Capability, Schedule
+from .provider import Provider
 from .store import Store
 
 ENGINE_NATIVE = "native"
@@ -72,12 +72,10 @@ def apply_schedule(provider: Provider, name: str, schedule: Schedule, store: Sto
     Returns the engine that runs it."""
     check_schedule(provider, schedule)
     engine = ENGINE_SCHEDULER
-    if provider.supports(Capability.NATIVE_SCHEDULE):
-        try:
-            provider.set_schedule(name, schedule)
-            engine = ENGINE_NATIVE
-        except CapabilityError:
-            pass  # e.g. a backend of this provider without a native scheduler
+    rec = store.get(name)
+    if provider.supports(Capability.NATIVE_SCHEDULE, rec.machine_spec() if rec else None):
+        provider.set_schedule(name, schedule)
+        engine = ENGINE_NATIVE
     store.save_schedule(name, provider.name, schedule, engine)
     return engine
 

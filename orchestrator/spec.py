@@ -1,14 +1,11 @@
-"""What the user asked for, validated: InstanceSpec, Schedule, and the small parsers.
+"""The small parsers of what the user typed: durations, GPU names and counts, disk sizes.
 
 Every parser raises UserError with a message that names the fix. Nothing here touches the
 network, the store or an SDK.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-from dataclasses import asdict, dataclass, field, replace
 
 from .errors import UserError
 
@@ -64,64 +61,6 @@ def parse_gpu(text: str | None, known: set[str]) -> tuple[str, int]:
             f"invalid GPU count in --gpu {text!r}: use {name}:N with N from 1 to {MAX_GPU_COUNT}"
         )
     return name, int(count_s)
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """5-field cron for stop and/or start, in an IANA time zone."""
-
-    tz: str
-    stop: str | None = None
-    start: str | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class InstanceSpec:
-    """A validated request for one notebook machine."""
-
-    name: str
-    provider: str
-    gpu: str = "none"
-    gpu_count: int = 0
-    preemptible: bool = False
-    region: str | None = None
-    zones: tuple[str, ...] = ()
-    image: str | None = None
-    disk_gb: int | None = None
-    idle_timeout: int | None = None  # seconds
-    schedule: Schedule | None = None
-    owner: str = "nbctl"
-    labels: dict[str, str] = field(default_factory=dict)
-
-    def with_zone(self, zone: str) -> "InstanceSpec":
-        return replace(self, zones=(zone,))
-
-    @property
-    def zone(self) -> str | None:
-        return self.zones[0] if self.zones else None
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["zones"] = list(self.zones)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "InstanceSpec":
-        d = dict(d)
-        d["zones"] = tuple(d.get("zones") or ())
-        if d.get("schedule"):
-            d["schedule"] = Schedule(**d["schedule"])
-        return cls(**d)
-
-    def spec_hash(self) -> str:
-        """Hash of what defines the machine (not of mutable policies such as schedules)."""
-        core = {k: self.to_dict()[k] for k in
-                ("name", "provider", "gpu", "gpu_count", "preemptible", "image", "disk_gb")}
-        blob = json.dumps(core, sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:12]
 
 
 def validate_disk(disk_gb: int | None) -> int | None:

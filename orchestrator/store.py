@@ -17,14 +17,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from sqlalchemy import (Boolean, Column, Float, Integer, MetaData, String, Table, Text,
-                        create_engine, delete, insert, select, update)
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from .errors import BusyError
-from .provider import Instance, State
-from .spec import InstanceSpec, Schedule
+from .model import Instance, InstanceSpec, Schedule, State
 
 SCHEMA_VERSION = 2
 metadata = MetaData()
@@ -120,6 +132,12 @@ class Record:
     created_at: float
     updated_at: float
     state_since: float
+
+    def machine_spec(self) -> InstanceSpec:
+        """The spec it was made with, or (for one made elsewhere) what the cloud shows of it."""
+        i = self.instance
+        return self.spec or InstanceSpec(name=i.name, provider=i.provider, gpu=i.gpu or "none",
+                                         gpu_count=i.gpu_count, preemptible=i.preemptible)
 
     def to_dict(self) -> dict:
         d = self.instance.to_dict()

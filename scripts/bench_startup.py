@@ -34,7 +34,7 @@ def seed(env: dict, count: int) -> None:
     code = (
         "from nbctl_cloud.store import Store\n"
         "from nbctl_cloud.provider import Instance, State\n"
-        "from nbctl_cloud.spec import InstanceSpec\n"
+        "from nbctl_cloud.model import InstanceSpec\n"
         "s = Store()\n"
         f"for i in range({count}):\n"
         "    n = f'nb-{i:03d}'\n"

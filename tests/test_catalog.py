@@ -1,7 +1,6 @@
+import pytest
 from nbctl_cloud.catalog import load_catalog
 from nbctl_cloud.errors import UserError
-
-import pytest
 
 CANONICAL = {"t4", "p4", "p100", "v100", "a10g", "l4", "a100", "a100-80gb", "h100",
              "p4000", "p5000", "p6000", "rtx4000", "a4000", "a5000", "a6000"}

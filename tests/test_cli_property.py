@@ -1,10 +1,8 @@
 """Random input never produces a traceback: success, or one line and exit 2."""
 from __future__ import annotations
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from nbctl_cloud.cli import main
 
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),

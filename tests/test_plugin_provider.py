@@ -17,7 +17,8 @@ PLUGIN = textwrap.dedent('''
     """A provider whose machines can be created and deleted, never stopped or started."""
     import json, os
     from pathlib import Path
-    from nbctl_cloud.provider import Capability, Instance, Offer, Provider, State
+    from nbctl_cloud.provider import Provider
+    from nbctl_cloud.model import Capability, Instance, Offer, State
 
     def _db():
         return Path(os.environ["NBCTL_HOME"]) / "ephemeral.json"
@@ -27,12 +28,13 @@ PLUGIN = textwrap.dedent('''
 
     class EphemeralProvider(Provider):
         name = "ephemeral"
-        capabilities = frozenset()
-        unsupported = {Capability.STOP_START: "ephemeral machines cannot be stopped: use down"}
+        reasons = {Capability.STOP_START: "ephemeral machines cannot be stopped: use down"}
         poll_interval = 0.05
 
-        def offers(self, gpu, count, spot):
-            return [Offer(provider=self.name, gpu=gpu, count=count, instance_type="box",
+        def offers(self, gpu=None, count=None, spot=False):
+            if spot or gpu not in (None, "t4"):
+                return []
+            return [Offer(provider=self.name, gpu="t4", count=count or 1, instance_type="box",
                           gpu_memory_gb=16, on_demand_hourly=1.0, spot_hourly=None,
                           price_date="2025-06-02", source="test")]
 

@@ -1,5 +1,4 @@
 import pytest
-
 from nbctl_cloud import retry
 from nbctl_cloud.errors import AuthError, CapacityError, TransientError
 

@@ -10,19 +10,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from croniter import croniter
+from nbctl_cloud.model import Instance, Schedule, State
+from nbctl_cloud.provider import Provider, StopStart
+from nbctl_cloud.scheduler import run_once
+from nbctl_cloud.store import Store, schedules
 from sqlalchemy import update
 
-from nbctl_cloud.provider import Capability, Instance, Provider, State
-from nbctl_cloud.scheduler import run_once
-from nbctl_cloud.spec import Schedule
-from nbctl_cloud.store import Store, schedules
 
-
-class Machine(Provider):
-    """A provider whose machines only record what was asked of them."""
+class Machine(Provider, StopStart):
+    """A provider whose machines always run and only record the stops and starts asked."""
 
     name = "machine"
-    capabilities = frozenset({Capability.STOP_START})
 
     def __init__(self):
         super().__init__()
@@ -39,6 +37,18 @@ class Machine(Provider):
 
     def get(self, name):
         return Instance(name=name, provider=self.name, state=State.RUNNING)
+
+    def offers(self, gpu=None, count=None, spot=False):
+        return []
+
+    def create(self, spec):
+        return self.get(spec.name)
+
+    def list(self, labels=None):
+        return []
+
+    def delete(self, name):
+        pass
 
 
 def ts(s: str, tz: str = "UTC") -> float:

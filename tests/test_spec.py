@@ -1,7 +1,7 @@
 import pytest
-
 from nbctl_cloud.errors import UserError
-from nbctl_cloud.spec import InstanceSpec, Schedule, format_duration, parse_duration, parse_gpu
+from nbctl_cloud.model import InstanceSpec, Schedule
+from nbctl_cloud.spec import format_duration, parse_duration, parse_gpu
 
 KNOWN = {"t4", "a100", "a100-80gb"}
 

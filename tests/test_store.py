@@ -4,12 +4,10 @@ import subprocess
 import sys
 
 import pytest
-from sqlalchemy import create_engine, text
-
 from nbctl_cloud.errors import BusyError, UserError
-from nbctl_cloud.provider import Instance, State
-from nbctl_cloud.spec import InstanceSpec
+from nbctl_cloud.model import Instance, InstanceSpec, State
 from nbctl_cloud.store import SCHEMA_VERSION, Store
+from sqlalchemy import create_engine, text
 
 
 def inst(name="a", state=State.RUNNING):
@@ -63,8 +61,10 @@ def test_lock_refuses_a_live_holder_in_another_process():
     s = Store()
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
+        import socket
+        import time
+
         from nbctl_cloud.store import locks
-        import socket, time
         with s.engine.begin() as c:
             c.execute(locks.insert().values(key="k", holder=f"{socket.gethostname()}:{holder.pid}",
                                             acquired_at=time.time(), expires_at=time.time() + 60))
@@ -80,8 +80,10 @@ def test_lock_of_a_dead_process_is_taken_over():
     s = Store()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
+    import socket
+    import time
+
     from nbctl_cloud.store import locks
-    import socket, time
     with s.engine.begin() as c:
         c.execute(locks.insert().values(key="k", holder=f"{socket.gethostname()}:{dead.pid}",
                                         acquired_at=time.time(), expires_at=time.time() + 60))
@@ -98,9 +100,8 @@ def test_lock_is_released_after_use():
 
 
 def test_a_version_1_store_is_migrated_in_place(tmp_path):
-    from sqlalchemy import inspect
-
     from nbctl_cloud import store as store_mod
+    from sqlalchemy import inspect
     url = f"sqlite:///{tmp_path}/old.db"
     engine = create_engine(url)
     with engine.begin() as c:  # what nbctl with schema 1 left behind, with one instance

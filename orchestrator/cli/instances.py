@@ -6,8 +6,19 @@ import sys
 import click
 
 from ..errors import UserError
-from .common import (OUTPUT, STATUS_COLUMNS, TIMEOUT, WAIT, get_provider, open_store,
-                     provider_for, row, seconds, show_notes)
+from ..model import Capability
+from .common import (
+    OUTPUT,
+    STATUS_COLUMNS,
+    TIMEOUT,
+    WAIT,
+    get_provider,
+    open_store,
+    provider_for,
+    row,
+    seconds,
+    show_notes,
+)
 
 
 @click.command()
@@ -66,7 +77,8 @@ def up(name, provider, gpu, preemptible, region, zones, image, disk_gb, idle_tim
     d["created"] = created
     d["warnings"] = show_notes(prov, fmt)
     verb = "created" if created else "already exists"
-    hint = f"\nopen it with: nbctl open {name}" if inst.state.value == "RUNNING" else ""
+    hint = (f"\nopen it with: nbctl open {name}"
+            if inst.state.value == "RUNNING" and prov.supports(Capability.NOTEBOOK_URL) else "")
     emit(d, fmt, text=f"{name}: {verb}, {inst.state.value} on {inst.provider}"
                       f"{' in ' + inst.zone if inst.zone else ''}{hint}")
 
@@ -192,17 +204,15 @@ def open_(name, fmt):
 @click.option("--spot", is_flag=True, help="Only offers available as spot, priced as spot.")
 @OUTPUT
 def gpus(provider, gpu, spot, fmt):
-    """List GPU offers and list prices, cheapest first (offline)."""
-    from ..catalog import load_catalog
+    """List GPU offers and list prices, cheapest first (offline): each provider's own offers."""
     from ..output import emit
-    catalog = load_catalog()
-    if provider is not None:
-        from ..registry import names
-        if provider not in names():
-            raise UserError(f"unknown provider {provider!r}: use one of {', '.join(names())}")
+    from ..registry import names
     if gpu is not None:
         gpu = gpu.strip().lower()
-    offers = catalog.offers(provider=provider, gpu=gpu, spot=spot)
+    offers = [o for p in ([provider] if provider is not None else names())
+              for o in get_provider(p, need_sdk=False).offers(gpu, None, spot)]
+    offers.sort(key=lambda o: (o.hourly(spot) is None, o.hourly(spot) or 0.0, o.provider,
+                               o.instance_type))
     rows = [dict(o.to_dict(), price=o.hourly(spot)) for o in offers]
     cols = [("gpu", "GPU"), ("count", "N"), ("gpu_memory_gb", "GB"), ("provider", "PROVIDER"),
             ("backend", "BACKEND"), ("instance_type", "TYPE"),

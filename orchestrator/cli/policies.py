@@ -6,6 +6,7 @@ import time
 import click
 
 from ..errors import UserError
+from ..model import Capability, Schedule
 from .common import OUTPUT, get_provider, open_store, provider_for, seconds, show_notes
 
 
@@ -53,7 +54,6 @@ def schedule_show(name, count, fmt):
     """Show NAME's schedule, which engine runs it, and its next fire instants."""
     from ..output import emit, table
     from ..schedule import next_fires
-    from ..spec import Schedule
     store = open_store()
     row = store.get_schedule(name)
     if row is None:
@@ -124,7 +124,6 @@ def scheduler(once, grace, interval, fmt):
 def idle(name, timeout, off, fmt):
     """Change NAME's idle shutdown (busy kernels, terminals, GPU use and jobs keep it up)."""
     from ..output import emit
-    from ..provider import Capability
     from ..spec import format_duration, parse_duration
     if off == bool(timeout):
         raise UserError("give either --timeout DURATION or --off")

@@ -42,11 +42,11 @@ def run(name, command, provider, gpu, preemptible, region, zones, checkpoint_url
     """
     import os
 
-    from ..runtime.checkpoint import check_url
     from ..config import load_config, owner
+    from ..model import Capability
     from ..plan import build_spec, split_zones
-    from ..provider import Capability
     from ..registry import check_sdk
+    from ..runtime.checkpoint import check_url
     command = list(command[1:] if command[:1] == ("--",) else command)
     if not command:
         raise UserError("no command to run: put it after --, e.g. "
@@ -55,10 +55,10 @@ def run(name, command, provider, gpu, preemptible, region, zones, checkpoint_url
         raise UserError("use --workdir or --git, not both")
     provider_name = provider or load_config().get("default_provider") or "local"
     prov = get_provider(provider_name, need_sdk=False)
-    prov.require(Capability.JOBS)
+    prov.require(Capability.JOBS)  # before any other check: the provider's own sentence
     spec = build_spec(prov, name, gpu=gpu, preemptible=preemptible, region=region,
                       zones=split_zones(zones), owner=owner())
-    prov.validate_job(spec)
+    prov.require(Capability.JOBS, spec)
     check_url(checkpoint_url)
     if not git_url:
         workdir = os.path.abspath(workdir or os.getcwd())

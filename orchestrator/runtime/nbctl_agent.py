@@ -6,8 +6,18 @@ activity within the timeout, a GPU at or over the threshold, a live pid in --job
 not answering is no proof of idleness. Idle for the timeout: run --stop-command once, record
 why in --state-file, exit 0.
 """
-import argparse, calendar, json, os, re, signal, ssl, subprocess, sys, time
-import urllib.error, urllib.request
+import argparse
+import calendar
+import json
+import os
+import re
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 
 GCE_PATH = "/computeMetadata/v1/instance/preempted"
 EC2_TOKEN = "/latest/api/token"

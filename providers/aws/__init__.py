@@ -16,14 +16,29 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from nbctl_cloud.errors import NotFound, UserError
-from nbctl_cloud.provider import Capability, Instance, Offer, Preemption, Provider, State
+from nbctl_cloud.model import (
+    Capability,
+    Instance,
+    InstanceSpec,
+    Offer,
+    Preemption,
+    Schedule,
+    State,
+)
+from nbctl_cloud.provider import (
+    NativeIdleShutdown,
+    NativeSchedule,
+    NotebookUrl,
+    PreemptionRecord,
+    Provider,
+    Spot,
+    StopStart,
+)
 
 from .hints import Hints
 from .settings import Settings, region_of
 
 if TYPE_CHECKING:  # pragma: no cover
-    from nbctl_cloud.spec import InstanceSpec, Schedule
-
     from .ec2 import Ec2
     from .sagemaker import SageMaker
     from .schedules import Schedules
@@ -37,15 +52,12 @@ def backend_for(spec: "InstanceSpec") -> str:
     return EC2 if spec.preemptible else SAGEMAKER
 
 
-class AwsProvider(Provider):
+class AwsProvider(Provider, StopStart, NativeIdleShutdown, NativeSchedule, NotebookUrl, Spot,
+                  PreemptionRecord):
     name = "aws"
     extra = "aws"
     sdk_modules = ("boto3",)
-    capabilities = frozenset({Capability.SPOT, Capability.STOP_START,
-                              Capability.NATIVE_IDLE_SHUTDOWN, Capability.NATIVE_SCHEDULE,
-                              Capability.PREEMPTION_NOTICE, Capability.NOTEBOOK_URL,
-                              Capability.GPU})
-    unsupported: ClassVar[dict] = {
+    reasons: ClassVar[dict] = {
         Capability.JOBS: "training jobs (`nbctl run`) are not available on the aws provider yet",
     }
     # SageMaker's rule for notebook instance names; nbctl names are also EC2 Name tags.
@@ -97,11 +109,10 @@ class AwsProvider(Provider):
         return self.ec2 if kind == EC2 else self.sagemaker
 
     # -- checks without network ------------------------------------------------------------
-    def offers(self, gpu: str, count: int, spot: bool) -> list[Offer]:
+    def offers(self, gpu: str | None = None, count: int | None = None,
+               spot: bool = False) -> list[Offer]:
         """Spot offers are EC2 instances; on-demand ones SageMaker notebook instances."""
-        from nbctl_cloud.catalog import load_catalog
-        return load_catalog().offers(provider=self.name, gpu=gpu, count=count, spot=spot,
-                                     backend=EC2 if spot else SAGEMAKER)
+        return self.catalog_offers(gpu, count, spot, backend=EC2 if spot else SAGEMAKER)
 
     def validate_spec(self, spec: "InstanceSpec") -> None:
         self.validate_name(spec.name)

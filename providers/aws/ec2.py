@@ -19,8 +19,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from nbctl_cloud.errors import NbctlError, NotFound, UserError
-from nbctl_cloud.provider import (LABEL_NAME, LABEL_OWNER, LABEL_SPEC_HASH, Instance,
-                                   Preemption, State)
+from nbctl_cloud.model import (
+    LABEL_NAME,
+    LABEL_OWNER,
+    LABEL_SPEC_HASH,
+    Instance,
+    Preemption,
+    State,
+)
 
 from .errors import call
 from .settings import Settings, region_of

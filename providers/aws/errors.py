@@ -14,8 +14,16 @@ from dataclasses import dataclass
 from typing import Callable, TypeVar
 
 from nbctl_cloud import retry
-from nbctl_cloud.errors import (AuthError, CapacityError, NbctlError, NotFound, QuotaError,
-                                 Scope, TransientError, UserError)
+from nbctl_cloud.errors import (
+    AuthError,
+    CapacityError,
+    NbctlError,
+    NotFound,
+    QuotaError,
+    Scope,
+    TransientError,
+    UserError,
+)
 
 T = TypeVar("T")
 

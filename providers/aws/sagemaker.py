@@ -16,7 +16,7 @@ import os
 import time
 
 from nbctl_cloud.errors import NbctlError, NotFound, UserError
-from nbctl_cloud.provider import LABEL_NAME, LABEL_OWNER, LABEL_SPEC_HASH, Instance
+from nbctl_cloud.model import LABEL_NAME, LABEL_OWNER, LABEL_SPEC_HASH, Instance
 
 from .errors import call
 from .settings import Settings

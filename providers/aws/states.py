@@ -1,7 +1,7 @@
 """Native states of each AWS backend -> nbctl's State, one table each."""
 from __future__ import annotations
 
-from nbctl_cloud.provider import State
+from nbctl_cloud.model import State
 
 SAGEMAKER_STATES: dict[str, State] = {
     "Pending": State.PROVISIONING,

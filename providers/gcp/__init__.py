@@ -19,10 +19,34 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from nbctl_cloud.errors import CapabilityError, NotFound, UserError
-from nbctl_cloud.provider import Capability, Instance, Offer, Preemption, Provider
+from nbctl_cloud.model import (
+    Capability,
+    Instance,
+    InstanceSpec,
+    JobSpec,
+    Offer,
+    Preemption,
+    Schedule,
+)
+from nbctl_cloud.provider import (
+    Jobs,
+    NativeIdleShutdown,
+    NativeSchedule,
+    NotebookUrl,
+    PreemptionRecord,
+    Provider,
+    Spot,
+    StopStart,
+)
 
-from .common import (BACKEND_GCE, BACKEND_WORKBENCH, NO_JOBS_ON_WORKBENCH, NO_NATIVE_CRON,
-                     WORKBENCH_MIN_DISK_GB, backend_for)
+from .common import (
+    BACKEND_GCE,
+    BACKEND_WORKBENCH,
+    NO_JOBS_ON_WORKBENCH,
+    NO_NATIVE_CRON,
+    WORKBENCH_MIN_DISK_GB,
+    backend_for,
+)
 from .settings import Settings
 from .zones import region_of, zones_of
 
@@ -31,22 +55,15 @@ from .zones import region_of, zones_of
 ABSENT_TTL = 10.0
 
 if TYPE_CHECKING:  # pragma: no cover
-    from nbctl_cloud.jobs import JobSpec
-    from nbctl_cloud.spec import InstanceSpec, Schedule
-
     from .gce import Gce
     from .workbench import Workbench
 
 
-class GcpProvider(Provider):
+class GcpProvider(Provider, StopStart, NativeIdleShutdown, NativeSchedule, NotebookUrl, Spot,
+                  PreemptionRecord, Jobs):
     name = "gcp"
     extra = "gcp"
     sdk_modules = ("google.cloud.compute_v1", "google.cloud.notebooks_v2")
-    capabilities = frozenset({Capability.SPOT, Capability.STOP_START,
-                              Capability.NATIVE_IDLE_SHUTDOWN, Capability.NATIVE_SCHEDULE,
-                              Capability.PREEMPTION_NOTICE, Capability.NOTEBOOK_URL, Capability.GPU,
-                              Capability.JOBS})
-    unsupported: ClassVar[dict] = {}
     # Compute Engine and Workbench share this rule.
     name_pattern = r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?"
     name_rule = ("1-63 characters: lowercase letters, digits and hyphens, starting with a letter "
@@ -87,12 +104,17 @@ class GcpProvider(Provider):
         return self.gce if kind == BACKEND_GCE else self.workbench
 
     # -- checks without network ------------------------------------------------------------
-    def offers(self, gpu: str, count: int, spot: bool) -> list[Offer]:
+    def offers(self, gpu: str | None = None, count: int | None = None,
+               spot: bool = False) -> list[Offer]:
         """Spot offers are Compute Engine VMs; on-demand ones Workbench instances."""
-        from nbctl_cloud.catalog import load_catalog
-        backend = BACKEND_GCE if spot else BACKEND_WORKBENCH
-        return load_catalog().offers(provider=self.name, gpu=gpu, count=count, spot=spot,
-                                     backend=backend)
+        return self.catalog_offers(gpu, count, spot,
+                                   backend=BACKEND_GCE if spot else BACKEND_WORKBENCH)
+
+    def unsupported(self, spec: "InstanceSpec") -> dict[Capability, str]:
+        """Workbench instances (on-demand) have no native cron and take no jobs."""
+        if backend_for(spec) == BACKEND_WORKBENCH:
+            return {Capability.NATIVE_SCHEDULE: NO_NATIVE_CRON, Capability.JOBS: NO_JOBS_ON_WORKBENCH}
+        return {}
 
     def validate_spec(self, spec: "InstanceSpec") -> None:
         self.validate_name(spec.name)
@@ -272,11 +294,6 @@ class GcpProvider(Provider):
     def preemptions(self, since: datetime) -> list[Preemption]:
         """From Compute Engine's own record (operations `compute.instances.preempted`)."""
         return self.gce.preemptions(since)
-
-    def validate_job(self, spec: "InstanceSpec") -> None:
-        super().validate_job(spec)
-        if not spec.preemptible:
-            raise CapabilityError(NO_JOBS_ON_WORKBENCH)
 
     def run_job(self, name: str, job: "JobSpec", restart: int) -> None:
         """Spot VMs only: the attempt goes into the VM's `nbctl-job` metadata, where the job

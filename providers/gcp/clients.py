@@ -9,7 +9,6 @@ from functools import cached_property
 
 from google.api_core.client_options import ClientOptions
 from google.cloud import compute_v1, notebooks_v2
-
 from nbctl_cloud.errors import AuthError
 
 from .settings import Settings

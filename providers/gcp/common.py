@@ -5,8 +5,7 @@ import re
 import uuid
 from functools import lru_cache
 
-from nbctl_cloud.provider import LABEL_NAME, LABEL_OWNER, LABEL_SPEC_HASH
-from nbctl_cloud.spec import InstanceSpec
+from nbctl_cloud.model import LABEL_NAME, LABEL_OWNER, LABEL_SPEC_HASH, InstanceSpec
 
 BACKEND_GCE = "gce"
 BACKEND_WORKBENCH = "workbench"

@@ -15,8 +15,16 @@ from dataclasses import dataclass, field
 from typing import Callable, TypeVar
 
 from nbctl_cloud import retry
-from nbctl_cloud.errors import (AuthError, CapacityError, NbctlError, NotFound, QuotaError,
-                                 Scope, TransientError, UserError)
+from nbctl_cloud.errors import (
+    AuthError,
+    CapacityError,
+    NbctlError,
+    NotFound,
+    QuotaError,
+    Scope,
+    TransientError,
+    UserError,
+)
 
 T = TypeVar("T")
 
@@ -176,8 +184,8 @@ def fault_from_rpc_status(code: int, message: str, details: dict | None = None) 
 # -- calling the SDK -----------------------------------------------------------------------
 def once(fn: Callable[..., T], *args, action: str = "", **kwargs) -> T:
     """One SDK call, its failures translated through the table (not retried here)."""
-    from google.api_core import exceptions as gexc
     import requests
+    from google.api_core import exceptions as gexc
 
     try:
         return fn(*args, **kwargs)

@@ -12,15 +12,20 @@ import uuid
 from datetime import datetime
 
 from google.cloud import compute_v1
-
 from nbctl_cloud.catalog import load_catalog
 from nbctl_cloud.errors import NbctlError, NotFound
-from nbctl_cloud.provider import LABEL_NAME, Instance, Preemption, State
-from nbctl_cloud.spec import InstanceSpec
+from nbctl_cloud.model import LABEL_NAME, Instance, InstanceSpec, Preemption, State
 
 from . import faults, startup
 from .clients import Clients
-from .common import BACKEND_GCE, filter_expr, gce_accelerator, gpu_of, labels_for, request_id
+from .common import (
+    BACKEND_GCE,
+    filter_expr,
+    gce_accelerator,
+    gpu_of,
+    labels_for,
+    request_id,
+)
 from .settings import Settings
 from .states import gce_state
 

@@ -17,7 +17,7 @@ from nbctl_cloud.errors import NbctlError, NotFound
 from .gce import Gce
 
 if TYPE_CHECKING:  # pragma: no cover
-    from nbctl_cloud.jobs import JobSpec
+    from nbctl_cloud.model import JobSpec
 
 JOB_KEY = "nbctl-job"
 FINGERPRINT_TRIES = 3  # another writer changed the metadata between our read and write

@@ -18,8 +18,15 @@ cancel`), the jobs it started get SIGTERM.
 Standard library only. The VM's python3 needs nbctl's package `nbctl_cloud` importable (its
 runtime.jobwrap, and fsspec; gcsfs too for gs:// checkpoints).
 """
-import argparse, json, os, signal, subprocess, sys, time
-import urllib.error, urllib.request
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 
 ATTRIBUTE = "/computeMetadata/v1/instance/attributes/nbctl-job"
 WAIT_SECONDS = 15  # each wait_for_change call returns by then, so children are reaped

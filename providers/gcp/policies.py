@@ -11,9 +11,8 @@ import hashlib
 from typing import TYPE_CHECKING
 
 from google.cloud import compute_v1
-
 from nbctl_cloud.errors import NbctlError, NotFound
-from nbctl_cloud.spec import Schedule
+from nbctl_cloud.model import Schedule
 
 from . import faults
 from .zones import region_of

@@ -6,7 +6,7 @@ whether such a record exists.
 """
 from __future__ import annotations
 
-from nbctl_cloud.provider import State
+from nbctl_cloud.model import State
 
 GCE_STATES: dict[str, State] = {
     "PROVISIONING": State.PROVISIONING,

@@ -10,15 +10,20 @@ import uuid
 from datetime import datetime
 
 from google.cloud import notebooks_v2
-
 from nbctl_cloud.catalog import load_catalog
 from nbctl_cloud.errors import NbctlError, NotFound
-from nbctl_cloud.provider import LABEL_NAME, Instance, State
-from nbctl_cloud.spec import InstanceSpec
+from nbctl_cloud.model import LABEL_NAME, Instance, InstanceSpec, State
 
 from . import faults
 from .clients import Clients
-from .common import BACKEND_WORKBENCH, REQUEST_NAMESPACE, WORKBENCH_MIN_DISK_GB, filter_expr, gpu_of, labels_for
+from .common import (
+    BACKEND_WORKBENCH,
+    REQUEST_NAMESPACE,
+    WORKBENCH_MIN_DISK_GB,
+    filter_expr,
+    gpu_of,
+    labels_for,
+)
 from .settings import Settings
 from .states import workbench_state
 

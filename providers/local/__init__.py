@@ -21,21 +21,38 @@ from pathlib import Path
 from typing import ClassVar
 
 from nbctl_cloud.errors import UserError
-from nbctl_cloud.provider import (LABEL_NAME, LABEL_OWNER, LABEL_SPEC_HASH, Capability,
-                                   Instance, Offer, Preemption, Provider, State, match_labels)
-from nbctl_cloud.spec import InstanceSpec
+from nbctl_cloud.model import (
+    LABEL_NAME,
+    LABEL_OWNER,
+    LABEL_SPEC_HASH,
+    Capability,
+    Instance,
+    InstanceSpec,
+    Offer,
+    Preemption,
+    State,
+)
+from nbctl_cloud.provider import (
+    Jobs,
+    NativeIdleShutdown,
+    NotebookUrl,
+    PreemptionRecord,
+    Provider,
+    Spot,
+    StopStart,
+    match_labels,
+)
 
 from . import process
 
 STARTUP_TIMEOUT = 120.0
 
 
-class LocalProvider(Provider):
+class LocalProvider(Provider, StopStart, NativeIdleShutdown, NotebookUrl, Spot,
+                    PreemptionRecord, Jobs):
     name = "local"
-    capabilities = frozenset({Capability.STOP_START, Capability.NATIVE_IDLE_SHUTDOWN,
-                              Capability.NOTEBOOK_URL, Capability.SPOT,
-                              Capability.PREEMPTION_NOTICE, Capability.GPU, Capability.JOBS})
-    unsupported = {
+    needs_gpu = False  # this machine's CPU is fine; --gpu pins local GPUs
+    reasons = {
         Capability.NATIVE_SCHEDULE: "the local provider has no scheduler of its own; "
                                     "`nbctl scheduler` runs its schedules",
     }
@@ -50,10 +67,15 @@ class LocalProvider(Provider):
         self.root = Path(self.config.get("root") or data_dir() / "local")
 
     # -- checks ------------------------------------------------------------------------
-    def offers(self, gpu: str, count: int, spot: bool) -> list[Offer]:
-        return [Offer(provider="local", gpu=gpu, count=count, instance_type="this machine",
-                      gpu_memory_gb=0, on_demand_hourly=0.0, spot_hourly=0.0,
-                      price_date="-", source="your own machine")]
+    def offers(self, gpu: str | None = None, count: int | None = None,
+               spot: bool = False) -> list[Offer]:
+        """This machine, free, for the GPU asked for (whether it has it is checked at `up`);
+        nothing to list without one: it sells no GPU."""
+        if gpu is None or count is None:
+            return []
+        return [Offer(provider="local", gpu=gpu, count=count,
+                      instance_type="this machine", gpu_memory_gb=0, on_demand_hourly=0.0,
+                      spot_hourly=0.0, price_date="-", source="your own machine")]
 
     def validate_spec(self, spec: InstanceSpec) -> None:
         for given, option, why in ((spec.image, "--image", "it runs this machine's Python"),

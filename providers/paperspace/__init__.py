@@ -20,30 +20,33 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from nbctl_cloud.errors import UserError
-from nbctl_cloud.provider import Capability, Instance, Offer, Provider, match_labels
+from nbctl_cloud.model import Capability, Instance, InstanceSpec, Offer
+from nbctl_cloud.provider import (
+    NativeIdleShutdown,
+    NotebookUrl,
+    Provider,
+    StopStart,
+    match_labels,
+)
 
 from .settings import DISK_SIZES, JUPYTER_PORT, REGIONS, Settings, api_key
 
 if TYPE_CHECKING:  # pragma: no cover
-    from nbctl_cloud.spec import InstanceSpec
-
     from .machines import Machines
 
 BACKEND = "machines"
 
 
-class PaperspaceProvider(Provider):
+class PaperspaceProvider(Provider, StopStart, NativeIdleShutdown, NotebookUrl):
     name = "paperspace"
     extra = "paperspace"
     sdk_modules = ("httpx",)
-    capabilities = frozenset({Capability.STOP_START, Capability.NATIVE_IDLE_SHUTDOWN,
-                              Capability.NOTEBOOK_URL, Capability.GPU})
-    unsupported: ClassVar[dict] = {
+    reasons: ClassVar[dict] = {
         Capability.SPOT: ("Paperspace has no spot or preemptible machines: drop --preemptible, "
                           "or use --provider gcp or --provider aws for spot GPUs"),
         Capability.NATIVE_SCHEDULE: ("Paperspace has no machine scheduler: cron schedules run in "
                                      "`nbctl scheduler` on a machine that stays up"),
-        Capability.PREEMPTION_NOTICE: "Paperspace machines are never preempted",
+        Capability.PREEMPTION_RECORD: "Paperspace machines are never preempted",
         Capability.JOBS: "training jobs (`nbctl run`) are not available on Paperspace yet",
     }
     # The API only asks for a non-empty name; nbctl keeps to a rule every cloud accepts, and
@@ -71,12 +74,10 @@ class PaperspaceProvider(Provider):
         return self._machines
 
     # -- checks without network ------------------------------------------------------------
-    def offers(self, gpu: str, count: int, spot: bool) -> list[Offer]:
-        if spot:
-            return []
-        from nbctl_cloud.catalog import load_catalog
-        return load_catalog().offers(provider=self.name, gpu=gpu, count=count, spot=False,
-                                     backend=BACKEND)
+    def offers(self, gpu: str | None = None, count: int | None = None,
+               spot: bool = False) -> list[Offer]:
+        """Machines of nbctl's catalog; none as spot (Paperspace has no spot machines)."""
+        return [] if spot else self.catalog_offers(gpu, count, backend=BACKEND)
 
     def validate_spec(self, spec: "InstanceSpec") -> None:
         self.validate_name(spec.name)

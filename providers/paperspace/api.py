@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-
 from nbctl_cloud import retry
 from nbctl_cloud.errors import TransientError
 

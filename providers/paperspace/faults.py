@@ -13,8 +13,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from nbctl_cloud.errors import (AuthError, CapacityError, NbctlError, NotFound, QuotaError,
-                                 Scope, TransientError, UserError)
+from nbctl_cloud.errors import (
+    AuthError,
+    CapacityError,
+    NbctlError,
+    NotFound,
+    QuotaError,
+    Scope,
+    TransientError,
+    UserError,
+)
 
 KEY_ENV = "PAPERSPACE_API_KEY"
 KEY_HINT = (f"set {KEY_ENV} to a valid API key (https://console.paperspace.com/settings/apikeys) "

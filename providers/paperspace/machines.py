@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from nbctl_cloud.errors import CapacityError, NbctlError, NotFound, Scope, UserError
-from nbctl_cloud.provider import Instance
+from nbctl_cloud.model import Instance
 
 from .api import Api
 from .marker import Marker, jupyter_token

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from nbctl_cloud.provider import LABEL_NAME, LABEL_OWNER, LABEL_SPEC_HASH
+from nbctl_cloud.model import LABEL_NAME, LABEL_OWNER, LABEL_SPEC_HASH
 
 PREFIX = "nbctl"
 SEP = ":"

@@ -8,7 +8,7 @@ maps to PREEMPTED.
 """
 from __future__ import annotations
 
-from nbctl_cloud.provider import State
+from nbctl_cloud.model import State
 
 MACHINE_STATES: dict[str, State] = {
     "provisioning": State.PROVISIONING,

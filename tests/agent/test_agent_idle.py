@@ -13,8 +13,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.agent.fakes import (AGENT, FakeJupyter, jupyter_time, kernel, run_agent,
-                               self_signed_tls, terminal)
+from tests.agent.fakes import (
+    AGENT,
+    FakeJupyter,
+    jupyter_time,
+    kernel,
+    run_agent,
+    self_signed_tls,
+    terminal,
+)
 
 TIMEOUT = 600  # seconds; "idle" rows use activity an hour old, "recent" rows 10 s old
 

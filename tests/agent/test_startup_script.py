@@ -13,8 +13,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from nbctl_cloud.bootscript import agent_command, agent_source, startup_script
+
 from tests.agent.fakes import free_port, install_fake_jupyter_lab, wait_for
 
 SAGEMAKER_LIFECYCLE_LIMIT = 16384  # characters of the base64-encoded OnStart content

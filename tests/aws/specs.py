@@ -4,8 +4,7 @@ from __future__ import annotations
 import base64
 import time
 
-from nbctl_cloud.provider import State
-from nbctl_cloud.spec import InstanceSpec
+from nbctl_cloud.model import InstanceSpec, State
 
 
 def nb_spec(name="nb", **kw) -> InstanceSpec:

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from croniter import croniter
-
 from nbctl_cloud.errors import UserError
 from nbctl_cloud.providers.aws.cron import to_eventbridge
+
 from tests.emulators.aws.cron_engine import EventBridgeCron
 
 EXPRESSIONS = [

@@ -3,9 +3,15 @@ from __future__ import annotations
 
 import pytest
 from botocore.exceptions import ClientError
-
-from nbctl_cloud.errors import (AuthError, CapacityError, NotFound, QuotaError, Scope,
-                                 TransientError, UserError)
+from nbctl_cloud.errors import (
+    AuthError,
+    CapacityError,
+    NotFound,
+    QuotaError,
+    Scope,
+    TransientError,
+    UserError,
+)
 from nbctl_cloud.providers.aws import errors
 
 

@@ -8,10 +8,16 @@ user data, which EC2 lets one change only on a stopped instance.
 from __future__ import annotations
 
 import pytest
-
 from nbctl_cloud.errors import NbctlError
-from nbctl_cloud.provider import State
-from tests.aws.specs import nb_spec, on_start_script, spot_spec, user_data_of, wait_state
+from nbctl_cloud.model import State
+
+from tests.aws.specs import (
+    nb_spec,
+    on_start_script,
+    spot_spec,
+    user_data_of,
+    wait_state,
+)
 
 
 def test_notebook_idle_timeout_rewrites_its_config_while_running(aws, emu):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 from moto import mock_aws
+from nbctl_cloud.model import State
 
-from nbctl_cloud.provider import State
 from tests.aws.conftest import CONFIG
 from tests.aws.specs import nb_spec, on_start_script, spot_spec
 from tests.emulators.aws import REGION, AwsEmulator, Delays

@@ -9,9 +9,9 @@ launch after `nbctl down` must carry a new token.
 from __future__ import annotations
 
 import pytest
-
 from nbctl_cloud.errors import UserError
-from nbctl_cloud.provider import State
+from nbctl_cloud.model import State
+
 from tests.aws.conftest import CONFIG
 from tests.aws.specs import decoded, spot_spec, wait_state
 

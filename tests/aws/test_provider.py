@@ -7,10 +7,9 @@ import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
-
 from nbctl_cloud.errors import AuthError, CapacityError, UserError
-from nbctl_cloud.provider import State
-from nbctl_cloud.spec import InstanceSpec, Schedule
+from nbctl_cloud.model import InstanceSpec, Schedule, State
+
 from tests.aws.specs import nb_spec, spot_spec, wait_state
 from tests.emulators.aws.cron_engine import EventBridgeCron
 
@@ -175,9 +174,10 @@ def test_access_denied_is_not_retried_and_names_the_permission(aws, emu):
 
 
 def test_schedule_is_one_eventbridge_schedule_firing_as_the_cron(aws, emu):
+    from zoneinfo import ZoneInfo
+
     import boto3
     from croniter import croniter
-    from zoneinfo import ZoneInfo
 
     aws.create(nb_spec())
     aws.set_schedule("nb", Schedule(tz="America/New_York", stop="0 19 * * 1-5"))

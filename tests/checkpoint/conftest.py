@@ -10,7 +10,6 @@ import pytest
 
 from tests.checkpoint.helpers import free_port
 
-
 # -- S3 on moto ---------------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ import logging
 import sys
 
 import numpy as np
-
 from nbctl_cloud.runtime.checkpoint import Checkpointer
 
 ARRAYS, LENGTH = 4, 256 * 1024  # 8 MiB a checkpoint: long enough to be killed inside a write

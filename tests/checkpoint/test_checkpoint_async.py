@@ -9,8 +9,8 @@ import time
 
 import numpy as np
 import pytest
-
 from nbctl_cloud.runtime.checkpoint import Checkpointer
+
 from tests.checkpoint.helpers import PYTHON, child_env, names_under
 
 

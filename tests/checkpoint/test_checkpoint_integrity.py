@@ -10,9 +10,17 @@ import time
 
 import numpy as np
 import pytest
-
 from nbctl_cloud.runtime.checkpoint import Checkpointer
-from tests.checkpoint.helpers import HERE, PYTHON, child_env, overwrite, read, remove, step_prefix
+
+from tests.checkpoint.helpers import (
+    HERE,
+    PYTHON,
+    child_env,
+    overwrite,
+    read,
+    remove,
+    step_prefix,
+)
 
 
 def two_checkpoints(url: str) -> Checkpointer:

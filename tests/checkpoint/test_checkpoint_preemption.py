@@ -10,8 +10,8 @@ import time
 
 import numpy as np
 import pytest
-
 from nbctl_cloud.runtime.checkpoint import EXIT_PREEMPTED, Checkpointer
+
 from tests.checkpoint.helpers import EXAMPLES, PYTHON, child_env
 
 

@@ -7,9 +7,8 @@ import random
 
 import numpy as np
 import pytest
-
-from nbctl_cloud.runtime.checkpoint import Checkpoint, Checkpointer
 from nbctl_cloud.errors import UserError
+from nbctl_cloud.runtime.checkpoint import Checkpoint, Checkpointer
 
 from tests.checkpoint.helpers import names_under
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-
 from nbctl_cloud.runtime.checkpoint import Checkpointer
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch)")

@@ -6,9 +6,9 @@ import sys
 import textwrap
 
 import pytest
-
-from nbctl_cloud.runtime.checkpoint import Checkpointer, check_url
 from nbctl_cloud.errors import UserError
+from nbctl_cloud.runtime.checkpoint import Checkpointer, check_url
+
 from tests.checkpoint.helpers import PYTHON, child_env
 
 

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from nbctl_cloud.runtime.checkpoint import EXIT_PREEMPTED
+
 from tests.checkpoint.helpers import EXAMPLES, PYTHON, child_env
 
 

@@ -7,7 +7,8 @@ import sys
 import time
 import urllib.request
 
-from nbctl_cloud.spec import InstanceSpec
+from nbctl_cloud.model import InstanceSpec
+
 from tests.conftest import REPO
 
 

@@ -9,9 +9,16 @@ import pytest
 import requests
 from google.api_core import exceptions as gexc
 from google.cloud import compute_v1
-
-from nbctl_cloud.errors import (AuthError, CapacityError, NbctlError, NotFound, QuotaError,
-                                 Scope, TransientError, UserError)
+from nbctl_cloud.errors import (
+    AuthError,
+    CapacityError,
+    NbctlError,
+    NotFound,
+    QuotaError,
+    Scope,
+    TransientError,
+    UserError,
+)
 from nbctl_cloud.providers.gcp import faults
 
 URL = "https://compute.googleapis.com/compute/v1/projects/p/zones/us-central1-a/instances"

@@ -4,9 +4,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-
-from nbctl_cloud.errors import AuthError, CapacityError, QuotaError, Scope, TransientError
-from nbctl_cloud.provider import State
+from nbctl_cloud.errors import (
+    AuthError,
+    CapacityError,
+    QuotaError,
+    Scope,
+    TransientError,
+)
+from nbctl_cloud.model import State
 
 from tests.gcp.helpers import spot, wait_state
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from nbctl_cloud.errors import CapabilityError, CapacityError, Scope
-from nbctl_cloud.jobs import JobSpec
-from nbctl_cloud.provider import Capability, State
+from nbctl_cloud.model import Capability, JobSpec, State
+
 from tests.gcp.helpers import notebook, spot, wait_state
 
 SET_METADATA = "compute.instances.setMetadata"

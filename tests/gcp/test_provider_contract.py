@@ -5,10 +5,10 @@ import subprocess
 import sys
 
 import pytest
-
 from nbctl_cloud.errors import UserError
-from nbctl_cloud.provider import Capability
+from nbctl_cloud.model import Capability, InstanceSpec
 from nbctl_cloud.providers.gcp import GcpProvider
+
 from tests.gcp.helpers import notebook, spot
 
 SDK_ROOTS = ("google", "grpc", "boto3", "botocore", "httpx")
@@ -24,16 +24,17 @@ def test_importing_the_provider_loads_no_cloud_sdk():
     assert [m for m in mods if m.split(".")[0] in SDK_ROOTS] == []
 
 
-def test_capabilities_cover_spot_stop_start_idle_schedule_preemption_url_and_gpu():
-    assert GcpProvider.capabilities >= {
-        Capability.SPOT, Capability.STOP_START, Capability.NATIVE_IDLE_SHUTDOWN,
-        Capability.NATIVE_SCHEDULE, Capability.PREEMPTION_NOTICE, Capability.NOTEBOOK_URL,
-        Capability.GPU}
+def test_capabilities_cover_spot_stop_start_idle_schedule_preemption_url_and_jobs():
+    assert GcpProvider.capabilities == set(Capability)
 
 
-def test_every_unsupported_capability_has_a_sentence_for_the_user():
-    missing = set(Capability) - GcpProvider.capabilities
-    assert all(GcpProvider.unsupported.get(c) for c in missing)
+def test_workbench_specs_say_what_their_backend_cannot_do_and_spot_vms_lack_nothing():
+    workbench = InstanceSpec(name="nb", provider="gcp", gpu="t4", gpu_count=1)
+    lacks = GcpProvider({}).unsupported(workbench)
+    assert set(lacks) == {Capability.NATIVE_SCHEDULE, Capability.JOBS}
+    assert all(lacks.values())
+    spot = InstanceSpec(name="sp", provider="gcp", gpu="t4", gpu_count=1, preemptible=True)
+    assert GcpProvider({}).unsupported(spot) == {}
 
 
 @pytest.mark.parametrize("name", ["nb1", "a", "my-notebook-2", "x" * 63])

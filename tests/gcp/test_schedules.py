@@ -1,8 +1,9 @@
 """Cron schedules of spot VMs as instance-schedule resource policies."""
 from __future__ import annotations
 
-from nbctl_cloud.spec import Schedule
+from nbctl_cloud.model import Schedule
 from nbctl_cloud.providers.gcp.policies import policy_name
+
 from tests.gcp.helpers import spot
 
 WEEKDAYS = Schedule(tz="Europe/Berlin", stop="0 19 * * 1-5", start="0 8 * * 1-5")

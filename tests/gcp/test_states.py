@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import pytest
-
-from nbctl_cloud.provider import State
-from nbctl_cloud.providers.gcp.states import GCE_STATES, WORKBENCH_STATES, gce_state, workbench_state
+from nbctl_cloud.model import State
+from nbctl_cloud.providers.gcp.states import (
+    GCE_STATES,
+    WORKBENCH_STATES,
+    gce_state,
+    workbench_state,
+)
 
 
 @pytest.mark.parametrize("native, want", [

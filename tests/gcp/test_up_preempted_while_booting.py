@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-
 from nbctl_cloud import lifecycle
 from nbctl_cloud.errors import NbctlError
-from nbctl_cloud.provider import State
+from nbctl_cloud.model import State
 from nbctl_cloud.store import Store
 
 from tests.gcp.conftest import FAST, serve

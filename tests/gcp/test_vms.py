@@ -12,9 +12,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from nbctl_cloud.model import JobSpec, State
 
-from nbctl_cloud.jobs import JobSpec
-from nbctl_cloud.provider import State
 from tests.emulators.gcp import Delays, GcpEmulator
 from tests.gcp.helpers import spot, wait_state
 

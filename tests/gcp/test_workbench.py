@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import pytest
-
 from nbctl_cloud.errors import CapabilityError, CapacityError, Scope
-from nbctl_cloud.provider import State
-from nbctl_cloud.spec import Schedule
+from nbctl_cloud.model import Schedule, State
+
 from tests.gcp.helpers import notebook, wait_state
 
 CREATE = "notebooks.projects.locations.instances.create"

@@ -7,7 +7,6 @@ import io
 import tarfile
 
 import pytest
-
 from nbctl_cloud.errors import UserError
 from nbctl_cloud.runtime.workdir import MARKER, pack, unpack
 

@@ -31,7 +31,7 @@ def paperspace(emu):
 
 @pytest.fixture
 def make_spec():
-    from nbctl_cloud.spec import InstanceSpec
+    from nbctl_cloud.model import InstanceSpec
 
     def make(name: str = "ps1", **kw) -> InstanceSpec:
         kw.setdefault("gpu", "a4000")

@@ -1,10 +1,18 @@
 """One test per row of the Paperspace error table, fed payloads in the documented error shape
 {"message", "code", "details"?}; then the same answers through HTTP from the fake."""
 import pytest
-
-from nbctl_cloud.errors import (AuthError, CapacityError, NbctlError, NotFound, QuotaError,
-                                 Scope, TransientError, UserError)
+from nbctl_cloud.errors import (
+    AuthError,
+    CapacityError,
+    NbctlError,
+    NotFound,
+    QuotaError,
+    Scope,
+    TransientError,
+    UserError,
+)
 from nbctl_cloud.providers.paperspace.faults import TABLE, classify
+
 from tests.emulators.paperspace import CAPACITY_MESSAGE
 
 ROWS = {

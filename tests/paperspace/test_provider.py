@@ -1,8 +1,15 @@
 """The Paperspace provider's verbs, through httpx against the fake API v1."""
 import pytest
+from nbctl_cloud.errors import (
+    AuthError,
+    CapabilityError,
+    CapacityError,
+    NotFound,
+    Scope,
+    UserError,
+)
+from nbctl_cloud.model import Capability, State
 
-from nbctl_cloud.errors import AuthError, CapabilityError, CapacityError, NotFound, Scope, UserError
-from nbctl_cloud.provider import Capability, State
 from tests.paperspace.conftest import wait_state
 
 

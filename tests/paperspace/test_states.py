@@ -1,8 +1,8 @@
 """Each Paperspace machine state maps to one normalized state (table in providers/paperspace/states.py)."""
 import pytest
-
-from nbctl_cloud.provider import State
+from nbctl_cloud.model import State
 from nbctl_cloud.providers.paperspace.states import MACHINE_STATES, machine_state
+
 from tests.emulators.paperspace.schema import MACHINE_STATES as DOCUMENTED
 
 
