@@ -33,7 +33,7 @@ def measure(cmd: list[str], env: dict, runs: int) -> tuple[float, float]:
 def seed(env: dict, count: int) -> None:
     code = (
         "from nbctl_cloud.store import Store\n"
-        "from nbctl_cloud.provider import Instance, State\n"
+        "from nbctl_cloud.model import Instance, State\n"
         "from nbctl_cloud.model import InstanceSpec\n"
         "s = Store()\n"
         f"for i in range({count}):\n"

@@ -6,7 +6,6 @@ import sys
 import click
 
 from ..errors import UserError
-from ..model import Capability
 from .common import (
     OUTPUT,
     STATUS_COLUMNS,
@@ -77,6 +76,7 @@ def up(name, provider, gpu, preemptible, region, zones, image, disk_gb, idle_tim
     d["created"] = created
     d["warnings"] = show_notes(prov, fmt)
     verb = "created" if created else "already exists"
+    from ..model import Capability
     hint = (f"\nopen it with: nbctl open {name}"
             if inst.state.value == "RUNNING" and prov.supports(Capability.NOTEBOOK_URL) else "")
     emit(d, fmt, text=f"{name}: {verb}, {inst.state.value} on {inst.provider}"

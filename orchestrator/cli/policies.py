@@ -6,7 +6,6 @@ import time
 import click
 
 from ..errors import UserError
-from ..model import Capability, Schedule
 from .common import OUTPUT, get_provider, open_store, provider_for, seconds, show_notes
 
 
@@ -52,6 +51,7 @@ def _engine_words(engine: str, provider: str) -> str:
 @OUTPUT
 def schedule_show(name, count, fmt):
     """Show NAME's schedule, which engine runs it, and its next fire instants."""
+    from ..model import Schedule
     from ..output import emit, table
     from ..schedule import next_fires
     store = open_store()
@@ -123,6 +123,7 @@ def scheduler(once, grace, interval, fmt):
 @OUTPUT
 def idle(name, timeout, off, fmt):
     """Change NAME's idle shutdown (busy kernels, terminals, GPU use and jobs keep it up)."""
+    from ..model import Capability
     from ..output import emit
     from ..spec import format_duration, parse_duration
     if off == bool(timeout):
