@@ -10,6 +10,7 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import datetime, timezone
 from typing import Callable
 
 from . import log
@@ -265,6 +266,23 @@ def refresh(store: Store, providers: dict[str, Provider], owner: str) -> list[Re
         for inst in found.values():  # made by this owner elsewhere (another laptop)
             store.save(inst)
     return store.all()
+
+
+def record_preemptions(store: Store, provider: Provider, since: float) -> int:
+    """Copy the cloud's own record of preemptions since then into the history, each once;
+    returns how many were new. Nothing for a provider that keeps no such record."""
+    if not provider.supports(Capability.PREEMPTION_RECORD):
+        return 0
+    known = {(e["name"], e["detail"]) for e in store.events() if e["kind"] == "preempted"}
+    new = 0
+    for p in provider.preemptions(datetime.fromtimestamp(since, timezone.utc)):
+        detail = f"{p.source} at {p.at.astimezone(timezone.utc).isoformat()}"
+        if (p.name, detail) not in known:
+            store.record_event(p.name, "preempted", provider=provider.name,
+                               state=State.PREEMPTED, detail=detail)
+            known.add((p.name, detail))
+            new += 1
+    return new
 
 
 def notebook_url(provider: Provider, name: str) -> str:

@@ -130,6 +130,10 @@ def test_preemptible_local_instance_is_preempted_by_the_simulator(nbctl, nbctl_h
                 break
             time.sleep(0.5)
         assert state == "PREEMPTED"
+        # status NAME --refresh copies the provider's own record of it into the history, once
+        for _ in range(2):
+            shown = json.loads(nbctl("status", "spot", "--refresh", "-o", "json").stdout)
+            assert shown["preemptions"].startswith("1 (last: local preemption simulator at ")
         assert nbctl("up", "spot", "--preemptible").returncode == 0  # up brings it back
         assert status_of(nbctl, "spot") == "RUNNING"
     finally:

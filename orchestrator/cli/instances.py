@@ -98,16 +98,23 @@ def status(name, refresh, fmt):
         if name:
             from ..lifecycle import find
             names = {find(store, name).instance.provider}
-        reconcile(store, {p: get_provider(p) for p in sorted(names)}, owner())
+        providers = {p: get_provider(p) for p in sorted(names)}
+        reconcile(store, providers, owner())
+        if name:  # one machine asked about: its preemptions from the cloud's own record too
+            from ..lifecycle import find, record_preemptions
+            record_preemptions(store, providers[find(store, name).instance.provider],
+                               since=find(store, name).created_at)
     if name:
         from ..lifecycle import find
         rec = find(store, name)
         d = row(rec.to_dict())
         if rec.spec:
             d["spec"] = rec.spec.to_dict()
+        seen = [e["detail"] for e in store.events(name) if e["kind"] == "preempted"]
+        d["preemptions"] = f"{len(seen)} (last: {seen[-1]})" if seen else "0"
         lines = [f"{k}: {d.get(k) if d.get(k) not in (None, '') else '-'}" for k in
                  ("name", "provider", "state", "gpu_label", "zone", "preemptible", "backend",
-                  "native_id", "url", "detail")]
+                  "native_id", "url", "detail", "preemptions")]
         emit(d, fmt, text="\n".join(lines))
         return
     rows = [row(r.to_dict()) for r in store.all()]
