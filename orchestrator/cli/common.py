@@ -23,9 +23,14 @@ def open_store():
 
 
 def get_provider(name: str, need_sdk: bool = True):
-    """A configured provider by name (its SDK is only checked, never imported, here)."""
+    """A configured provider by name (its SDK is only checked, never imported, here); its
+    clients are closed when the command ends."""
     from .. import registry
-    return registry.get_provider(name, need_sdk=need_sdk)
+    provider = registry.get_provider(name, need_sdk=need_sdk)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.find_root().call_on_close(provider.close)
+    return provider
 
 
 def show_notes(prov, fmt: str) -> list[str]:
