@@ -9,10 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from nbctl_cloud import retry
-from nbctl_cloud.errors import TransientError
+from nbctl_cloud import faults
 
-from .faults import classify
+from .faults import classify, translate
 
 PAGE_LIMIT = 120  # the documented maximum of `limit` on list endpoints
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
@@ -29,9 +28,8 @@ class Api:
     def call(self, method: str, path: str, *, body: dict | None = None,
              params: dict | None = None, retried: bool = True) -> Any:
         """The parsed JSON answer; an error answer raises through the faults table."""
-        if not retried:
-            return self._once(method, path, body, params)
-        return retry.call(self._once, method, path, body, params)
+        run = faults.call if retried else faults.once
+        return run(translate, self._send, method, path, body, params)
 
     def pages(self, path: str, params: dict | None = None) -> list[dict]:
         """Every item of a list endpoint, following `hasMore`/`nextPage` cursors."""
@@ -47,15 +45,12 @@ class Api:
     def close(self) -> None:
         self._http.close()
 
-    def _once(self, method: str, path: str, body: dict | None, params: dict | None) -> Any:
-        try:
-            if body is None:
-                # start/stop/restart take no body; sending none avoids a JSON content type.
-                r = self._http.request(method, path.lstrip("/"), params=params)
-            else:
-                r = self._http.request(method, path.lstrip("/"), params=params, json=body)
-        except httpx.TransportError as e:  # connect/read timeouts, resets: worth another try
-            raise TransientError(f"Paperspace API unreachable ({type(e).__name__}: {e})") from None
+    def _send(self, method: str, path: str, body: dict | None, params: dict | None) -> Any:
+        if body is None:
+            # start/stop/restart take no body; sending none avoids a JSON content type.
+            r = self._http.request(method, path.lstrip("/"), params=params)
+        else:
+            r = self._http.request(method, path.lstrip("/"), params=params, json=body)
         if r.status_code >= 400:
             raise classify(r.status_code, _json(r), what=f"Paperspace {method} /{path.lstrip('/')}")
         return _json(r) if r.content else None
