@@ -1,4 +1,4 @@
-"""How a checkpoint state becomes files, and back. Used by nbctl_cloud.runtime.checkpoint only.
+"""How a checkpoint state becomes files, and back. Used by the checkpoint helper only.
 
 `encode` / `decode` turn a state (a dict of nested dicts, lists and tuples holding numpy arrays,
 numpy and python scalars, strings, bytes, None, and PyTorch state dicts) into a JSON tree plus a
@@ -216,5 +216,6 @@ def _torch_load(buf: bytearray, map_location):
 
 
 def dumps(obj) -> bytes:
-    """`obj` as compact JSON bytes, keys in their given order (a state dict's order is part of it)."""
+    """`obj` as compact JSON bytes, keys in their given order (a state dict's order is part
+    of it)."""
     return json.dumps(obj, separators=(",", ":")).encode()

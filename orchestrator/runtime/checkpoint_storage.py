@@ -1,4 +1,4 @@
-"""Where checkpoint files go: files under one fsspec URL. Used by nbctl_cloud.runtime.checkpoint only.
+"""Where checkpoint files go: files under one fsspec URL. Used by the checkpoint helper only.
 
 A local path is written with plain file calls, fsync'd, and published by rename; an object store
 (s3://, gs://) gets whole-object uploads, which readers never see half-written. Every file is
@@ -59,7 +59,8 @@ class Storage:
         return f"{self.root}/{rel}" if rel else self.root
 
     def write(self, rel: str, fill: Callable[["CrcWriter"], object]) -> FileRecord:
-        """Create the file `rel` with what `fill(out)` writes to `out`; return its size and CRC-32."""
+        """Create the file `rel` with what `fill(out)` writes to `out`; return its size and
+        CRC-32."""
         path = self.path(rel)
         if self.local:
             os.makedirs(os.path.dirname(path), exist_ok=True)
