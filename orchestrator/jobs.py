@@ -12,19 +12,15 @@ lease, and each restart is claimed with a compare-and-set on the restart count.
 from __future__ import annotations
 
 import json
-import os
-import socket
 import time
 import uuid
-
-from sqlalchemy import insert, or_, select, update
 
 from . import log
 from .errors import CapacityError, NbctlError, UserError
 from .model import Capability, InstanceSpec, Job, JobSpec, JobState, State
 from .provider import Provider
 from .runtime.checkpoint import EXIT_PREEMPTED
-from .store import Store, jobs
+from .store import Store, process_holder
 
 LEASE_SECONDS = 60.0
 STARTUP_GRACE = 120.0  # an attempt with no status file after this long never started
@@ -35,63 +31,38 @@ def new_run_id(name: str) -> str:
     return f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
 
 
-def _holder() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _job(row) -> Job:
-    return Job(JobSpec.from_json(row["spec_json"]), JobState(row["state"]), row["restarts"],
-               row["preemptions"], row["exit_code"], row["detail"], row["created_at"],
-               row["updated_at"], row["started_at"])
-
-
 def get(store: Store, run_id: str) -> Job:
-    with store.engine.connect() as conn:
-        row = conn.execute(select(jobs).where(jobs.c.run_id == run_id)).mappings().first()
-    if row is None:
+    """The stored job; UserError if there is none."""
+    job = store.job(run_id)
+    if job is None:
         raise UserError(f"no job {run_id!r}: see `nbctl jobs list`")
-    return _job(row)
+    return job
 
 
 def all_jobs(store: Store, active_only: bool = False) -> list[Job]:
-    q = select(jobs).order_by(jobs.c.created_at)
-    if active_only:
-        q = q.where(jobs.c.state.in_([s.value for s in JobState if not s.final]))
-    with store.engine.connect() as conn:
-        return [_job(r) for r in conn.execute(q).mappings()]
-
-
-def _set(store: Store, run_id: str, **values) -> None:
-    values["updated_at"] = time.time()
-    if "state" in values and isinstance(values["state"], JobState):
-        values["state"] = values["state"].value
-    with store.engine.begin() as conn:
-        conn.execute(update(jobs).where(jobs.c.run_id == run_id).values(**values))
+    """Every stored job (only those not yet final, if asked), oldest first."""
+    return store.jobs(active_only)
 
 
 def submit(provider: Provider, spec: JobSpec, store: Store, progress=None) -> Job:
     """Create (or reuse) the machine, record the job, start its first attempt."""
     provider.require(Capability.JOBS, spec.instance)
     from . import lifecycle
-    now = time.time()
-    with store.engine.begin() as conn:
-        conn.execute(insert(jobs).values(
-            run_id=spec.run_id, instance=spec.instance.name, provider=provider.name,
-            state=JobState.STARTING.value, spec_json=spec.to_json(), restarts=0, preemptions=0,
-            created_at=now, updated_at=now))
+    store.add_job(spec, provider.name)
     try:
         lifecycle.up(provider, spec.instance, store=store, wait=True,
                      **({"progress": progress} if progress else {}))
         _start_attempt(provider, spec, 0, store)
     except NbctlError as e:
-        _set(store, spec.run_id, state=JobState.FAILED, detail=f"could not start: {e.message}")
+        store.update_job(spec.run_id, state=JobState.FAILED,
+                         detail=f"could not start: {e.message}")
         raise
     return get(store, spec.run_id)
 
 
 def _start_attempt(provider: Provider, spec: JobSpec, restart: int, store: Store) -> None:
     provider.run_job(spec.instance.name, spec, restart)
-    _set(store, spec.run_id, state=JobState.RUNNING, started_at=time.time())
+    store.update_job(spec.run_id, state=JobState.RUNNING, started_at=time.time())
     log.get().info("job %s: attempt %d started on %s", spec.run_id, restart, spec.instance.name)
 
 
@@ -113,30 +84,11 @@ def read_log(spec: JobSpec, restart: int) -> str | None:
         return None
 
 
-def _lease(store: Store, run_id: str, holder: str, now: float) -> bool:
-    with store.engine.begin() as conn:
-        res = conn.execute(update(jobs).where(
-            jobs.c.run_id == run_id,
-            or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now, jobs.c.lease_holder == holder),
-        ).values(lease_holder=holder, lease_until=now + LEASE_SECONDS))
-        return res.rowcount == 1
-
-
-def _claim_restart(store: Store, job: Job, preempted: bool) -> bool:
-    """Compare-and-set on the restart count: one restart per interruption, across controllers."""
-    with store.engine.begin() as conn:
-        res = conn.execute(update(jobs).where(jobs.c.run_id == job.spec.run_id,
-                                              jobs.c.restarts == job.restarts).values(
-            restarts=job.restarts + 1, preemptions=job.preemptions + int(preempted),
-            state=JobState.RECOVERING.value, updated_at=time.time()))
-        return res.rowcount == 1
-
-
 def step(store: Store, job: Job, provider: Provider, holder: str | None = None) -> Job:
     """One controller pass over one job. Returns the job as it is afterwards."""
-    holder = holder or _holder()
+    holder = holder or process_holder()
     now = time.time()
-    if job.state.final or not _lease(store, job.spec.run_id, holder, now):
+    if job.state.final or not store.lease_job(job.spec.run_id, holder, now, LEASE_SECONDS):
         return job
     inst = provider.get(job.spec.instance.name)
     state = inst.state if inst else State.DELETED
@@ -144,7 +96,7 @@ def step(store: Store, job: Job, provider: Provider, holder: str | None = None) 
     exited = status is not None and status.get("state") == "exited"
     code = status.get("exit_code") if exited else None
     if exited and code == 0:
-        _set(store, job.spec.run_id, state=JobState.SUCCEEDED, exit_code=0, detail=None)
+        store.update_job(job.spec.run_id, state=JobState.SUCCEEDED, exit_code=0, detail=None)
         log.get().info("job %s: succeeded after %d restart(s)", job.spec.run_id, job.restarts)
     elif exited and (code == EXIT_PREEMPTED or code < 0) and state is State.RUNNING \
             and now - status.get("ended_at", now) < NOTICE_WAIT:
@@ -157,26 +109,27 @@ def step(store: Store, job: Job, provider: Provider, holder: str | None = None) 
         if job.spec.restart_on_failure:
             _recover(store, job, provider, preempted=False, why=f"exited with code {code}")
         else:
-            _set(store, job.spec.run_id, state=JobState.FAILED, exit_code=code,
-                 detail=status.get("detail") or f"the command exited with code {code}")
+            store.update_job(job.spec.run_id, state=JobState.FAILED, exit_code=code,
+                             detail=status.get("detail") or f"the command exited with code {code}")
     elif state in (State.STOPPED, State.DELETED, State.FAILED):
-        _set(store, job.spec.run_id, state=JobState.FAILED,
-             detail=f"the machine is {state.value}: the job was stopped with it")
+        store.update_job(job.spec.run_id, state=JobState.FAILED,
+                         detail=f"the machine is {state.value}: the job was stopped with it")
     elif status is None and job.started_at and now - job.started_at > STARTUP_GRACE:
-        _set(store, job.spec.run_id, state=JobState.FAILED,
-             detail=f"the job never reported in within {int(STARTUP_GRACE)}s: the machine's "
-                    "python3 needs nbctl's nbctl_cloud package importable to run it; the "
-                    "machine's nbctl-jobs log says why")
+        store.update_job(job.spec.run_id, state=JobState.FAILED,
+                         detail=f"the job never reported in within {int(STARTUP_GRACE)}s: the "
+                                "machine's python3 needs nbctl's nbctl_cloud package importable "
+                                "to run it; the machine's nbctl-jobs log says why")
     return get(store, job.spec.run_id)
 
 
 def _recover(store: Store, job: Job, provider: Provider, *, preempted: bool, why: str) -> None:
     if job.restarts >= job.spec.max_restarts:
-        _set(store, job.spec.run_id, state=JobState.FAILED,
-             detail=f"{why}; gave up after {job.restarts} restart(s) (--max-restarts "
-                    f"{job.spec.max_restarts})")
+        store.update_job(job.spec.run_id, state=JobState.FAILED,
+                         detail=f"{why}; gave up after {job.restarts} restart(s) (--max-restarts "
+                                f"{job.spec.max_restarts})")
         return
-    if not _claim_restart(store, job, preempted):
+    # Compare-and-set on the restart count: one restart per interruption, across controllers.
+    if not store.claim_restart(job.spec.run_id, job.restarts, preempted):
         return  # another controller is on it
     restart = job.restarts + 1
     log.get().info("job %s: %s; restart %d", job.spec.run_id, why, restart)
@@ -184,8 +137,8 @@ def _recover(store: Store, job: Job, provider: Provider, *, preempted: bool, why
         reprovision(provider, job.spec.instance, store)
         _start_attempt(provider, job.spec, restart, store)
     except NbctlError as e:
-        _set(store, job.spec.run_id, state=JobState.FAILED, detail=f"{why}; could not "
-             f"re-provision: {e.message}")
+        store.update_job(job.spec.run_id, state=JobState.FAILED, detail=f"{why}; could not "
+                         f"re-provision: {e.message}")
 
 
 def reprovision(provider: Provider, spec: InstanceSpec, store: Store) -> None:
@@ -204,4 +157,4 @@ def cancel(store: Store, job: Job, provider: Provider) -> None:
     if job.state.final:
         return
     provider.cancel_job(job.spec.instance.name, job.spec.run_id)
-    _set(store, job.spec.run_id, state=JobState.CANCELLED, detail="cancelled by the user")
+    store.update_job(job.spec.run_id, state=JobState.CANCELLED, detail="cancelled by the user")

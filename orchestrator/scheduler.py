@@ -15,12 +15,10 @@ from datetime import datetime, timezone
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, update
-
 from . import log
 from .errors import NbctlError
 from .provider import Provider
-from .store import Store, schedules
+from .store import Store
 
 DEFAULT_GRACE = 15 * 60.0
 ACTIONS = (("stop", "stop_cron", "last_stop_at"), ("start", "start_cron", "last_start_at"))
@@ -53,17 +51,6 @@ def next_fire(expr: str, tz: str, now: float) -> float:
     return croniter(expr, base).get_next(datetime).timestamp()
 
 
-def claim(store: Store, name: str, column: str, fire_at: float) -> bool:
-    """Atomically mark this fire as taken; True only for the one caller that changed the row."""
-    col = schedules.c[column]
-    with store.engine.begin() as conn:
-        res = conn.execute(update(schedules)
-                           .where(schedules.c.name == name, schedules.c.engine == "scheduler",
-                                  or_(col.is_(None), col < fire_at))
-                           .values({column: fire_at}))
-        return res.rowcount == 1
-
-
 def run_once(store: Store, provider_for: Callable[[str], Provider], *, now: float | None = None,
              grace: float = DEFAULT_GRACE) -> list[Fired]:
     """Perform every due fire once; returns what this process did."""
@@ -80,7 +67,7 @@ def run_once(store: Store, provider_for: Callable[[str], Provider], *, now: floa
             baseline = row[last_col] if row[last_col] is not None else row["created_at"]
             if fire_at <= baseline:
                 continue  # already performed, or due before the schedule existed
-            if not claim(store, row["name"], last_col, fire_at):
+            if not store.claim_fire(row["name"], last_col, fire_at):
                 continue  # another scheduler took it
             stamp = datetime.fromtimestamp(fire_at, timezone.utc).isoformat()
             if now - fire_at > grace:

@@ -115,3 +115,88 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path):
     assert s.schema_version() == SCHEMA_VERSION >= 2
     assert "jobs" in inspect(s.engine).get_table_names()
     assert s.get("kept") is not None
+
+
+def job_spec(run_id="r1"):
+    from nbctl_cloud.model import JobSpec
+    return JobSpec(run_id=run_id, instance=InstanceSpec(name="a", provider="local"),
+                   command=["true"], checkpoint_url="/tmp/ck")
+
+
+def test_a_new_job_is_stored_starting_with_no_restarts():
+    from nbctl_cloud.model import JobState
+    s = Store()
+    s.add_job(job_spec(), "local")
+    job = s.job("r1")
+    assert (job.spec, job.state, job.restarts, job.preemptions) == \
+        (job_spec(), JobState.STARTING, 0, 0)
+    assert s.job("missing") is None
+
+
+def test_only_unfinished_jobs_are_active():
+    from nbctl_cloud.model import JobState
+    s = Store()
+    s.add_job(job_spec("done"), "local")
+    s.add_job(job_spec("live"), "local")
+    s.update_job("done", state=JobState.SUCCEEDED, exit_code=0)
+    assert [j.spec.run_id for j in s.jobs()] == ["done", "live"]
+    assert [j.spec.run_id for j in s.jobs(active_only=True)] == ["live"]
+
+
+def test_update_job_refuses_the_columns_with_their_own_claims():
+    s = Store()
+    s.add_job(job_spec(), "local")
+    with pytest.raises(ValueError, match="lease_holder, restarts"):
+        s.update_job("r1", restarts=5, lease_holder="me")
+    assert s.job("r1").restarts == 0
+
+
+def test_a_job_lease_is_held_by_one_controller_until_it_expires():
+    s = Store()
+    s.add_job(job_spec(), "local")
+    assert s.lease_job("r1", "a", now=100.0, seconds=60)
+    assert not s.lease_job("r1", "b", now=120.0, seconds=60)
+    assert s.lease_job("r1", "a", now=130.0, seconds=60)  # its holder renews it
+    assert not s.lease_job("r1", "b", now=189.0, seconds=60)
+    assert s.lease_job("r1", "b", now=191.0, seconds=60)  # expired at 190
+
+
+def test_one_restart_is_claimed_per_interruption_across_stores(store_url):
+    import threading
+
+    from nbctl_cloud.model import JobState
+    Store(store_url).add_job(job_spec(), "local")
+    barrier = threading.Barrier(4)
+    won = []
+
+    def controller():
+        s = Store(store_url)  # its own engine and connections, as another process would have
+        barrier.wait()
+        won.append(s.claim_restart("r1", 0, preempted=True))
+
+    threads = [threading.Thread(target=controller) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(won) == [False, False, False, True]
+    job = Store(store_url).job("r1")
+    assert (job.restarts, job.preemptions, job.state) == (1, 1, JobState.RECOVERING)
+
+
+def test_a_fire_is_claimed_once_and_only_on_a_fire_column():
+    from nbctl_cloud.model import Schedule
+    s = Store()
+    s.save_schedule("a", "local", Schedule(tz="UTC", stop="0 19 * * *"), "scheduler")
+    assert s.claim_fire("a", "last_stop_at", 1000.0)
+    assert not s.claim_fire("a", "last_stop_at", 1000.0)
+    assert s.claim_fire("a", "last_stop_at", 2000.0)
+    with pytest.raises(ValueError, match="tz"):
+        s.claim_fire("a", "tz", 3000.0)
+
+
+def test_a_natively_run_schedule_is_never_claimed():
+    from nbctl_cloud.model import Schedule
+    s = Store()
+    s.save_schedule("a", "gcp", Schedule(tz="UTC", stop="0 19 * * *"), "native")
+    assert not s.claim_fire("a", "last_stop_at", 1000.0)

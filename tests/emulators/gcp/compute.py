@@ -1,31 +1,34 @@
 """A stateful fake of the Compute Engine v1 API: instances, zone/region operations, images,
 resource policies. Answers in the API's JSON shapes; asynchronous like the cloud.
+Instances and images are here; operations and error shapes in compute_operations, resource
+policies in compute_policies.
 """
 from __future__ import annotations
 
 import re
 import time
 
-from .state import ApiError, Clock, Delays, Ids, matches_filter, now_iso, parse_filter
+from .compute_operations import (
+    BASE,
+    Operations,
+    capacity_error,
+    http_error,
+    not_found,
+    rid,
+)
+from .compute_policies import ResourcePolicies
+from .state import Clock, Delays, Ids, matches_filter, now_iso, parse_filter
 
-BASE = "https://www.googleapis.com/compute/v1"
+__all__ = ["Compute", "http_error", "BASE"]
 NAME_RX = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
 DLVM_PROJECT = "deeplearning-platform-release"
 IMAGE_FAMILIES = ("common-cu124", "common-cu123", "common-cu121", "pytorch-latest-gpu",
                   "tf-latest-gpu")
 
 
-def http_error(status: int, reason: str, message: str) -> ApiError:
-    return ApiError(status, {"error": {"code": status, "message": message,
-                                       "errors": [{"message": message, "domain": "global",
-                                                   "reason": reason}]}})
+class Compute(Operations, ResourcePolicies):
+    """The Compute Engine fake of one project; `handlers()` maps API methods to its verbs."""
 
-
-def not_found(kind: str, path: str) -> ApiError:
-    return http_error(404, "notFound", f"The resource '{path}' was not found")
-
-
-class Compute:
     def __init__(self, project: str, clock: Clock, delays: Delays):
         self.project = project
         self.clock = clock
@@ -45,56 +48,13 @@ class Compute:
         return {"kind": "compute#image", "id": self.ids.next(), "name": name, "family": family,
                 "status": "READY", "selfLink": f"{BASE}/projects/{DLVM_PROJECT}/global/images/{name}"}
 
-    # -- operations --------------------------------------------------------------------
-    def _operation(self, *, zone: str | None = None, region: str | None = None, kind: str,
-                   target: str, target_id: str | None, request_id: str | None,
-                   then=None, error: dict | None = None, http_status: int | None = None) -> dict:
-        scope = f"zones/{zone}" if zone else f"regions/{region}"
-        name = f"operation-{self.ids.next()}-{kind}"
-        op = {"kind": "compute#operation", "id": self.ids.next(), "name": name,
-              "operationType": kind, "targetLink": target, "status": "PENDING", "progress": 0,
-              "insertTime": now_iso(), "user": "user@example.com",
-              "selfLink": f"{BASE}/projects/{self.project}/{scope}/operations/{name}"}
-        if zone:
-            op["zone"] = f"{BASE}/projects/{self.project}/zones/{zone}"
-        else:
-            op["region"] = f"{BASE}/projects/{self.project}/regions/{region}"
-        if target_id:
-            op["targetId"] = target_id
-        self.operations[(scope, name)] = op
-        if request_id:
-            self.request_ids[request_id] = op
-
-        def running():
-            op.update(status="RUNNING", progress=50, startTime=now_iso())
-
-        def done():
-            op.update(status="DONE", progress=100, endTime=now_iso())
-            if error:
-                op["error"] = error
-                op["httpErrorStatusCode"] = http_status or 400
-                op["httpErrorMessage"] = "BAD REQUEST" if (http_status or 400) == 400 else "FORBIDDEN"
-            elif then:
-                then()
-
-        self.clock.after(self.delays.operation / 2, running)
-        self.clock.after(self.delays.operation, done)
-        return op
-
-    def _replayed(self, query: dict) -> dict | None:
-        rid = (query.get("requestId") or [None])[0]
-        return self.request_ids.get(rid) if rid else None
-
+    # -- instances ---------------------------------------------------------------------
     def _get_instance(self, p: dict) -> dict:
         inst = self.instances.get((p["zone"], p["instance"]))
         if inst is None:
             raise not_found("instance", f"projects/{p['project']}/zones/{p['zone']}/instances/{p['instance']}")
         return inst
 
-    def _set(self, inst: dict, **kw) -> None:
-        inst.update(kw)
-
-    # -- instances ---------------------------------------------------------------------
     def insert(self, p: dict, query: dict, body: dict, fault: str | None) -> dict:
         again = self._replayed(query)
         if again is not None:
@@ -105,10 +65,11 @@ class Compute:
             raise http_error(409, "alreadyExists",
                              f"The resource 'projects/{self.project}/zones/{zone}/instances/{name}' already exists")
         link = f"{BASE}/projects/{self.project}/zones/{zone}/instances/{name}"
-        rid = (query.get("requestId") or [None])[0]
+        request_id = rid(query)
         if fault in ("stockout", "stockout-details", "quota", "quota-global"):
             return self._operation(zone=zone, kind="insert", target=link, target_id=None,
-                                   request_id=rid, error=_insert_error(fault, zone, self.project),
+                                   request_id=request_id,
+                                   error=capacity_error(fault, zone, self.project),
                                    http_status=403 if fault.startswith("quota") else 503)
         inst = dict(body)
         inst.update(kind="compute#instance", id=self.ids.next(), status="PROVISIONING",
@@ -121,7 +82,7 @@ class Compute:
         inst["metadata"] = meta
         asked = time.time()
         op = self._operation(zone=zone, kind="insert", target=link, target_id=inst["id"],
-                             request_id=rid, then=lambda: self._boot(inst, zone, asked))
+                             request_id=request_id, then=lambda: self._boot(inst, zone, asked))
         self.instances[(zone, name)] = inst
         return op
 
@@ -200,7 +161,7 @@ class Compute:
                 inst["status"] = "STOPPING"
                 self.clock.after(self.delays.stop, lambda: self._stopped(inst))
         return self._operation(zone=p["zone"], kind="stop", target=inst["selfLink"],
-                               target_id=inst["id"], request_id=_rid(query), then=act)
+                               target_id=inst["id"], request_id=rid(query), then=act)
 
     def _stopped(self, inst: dict) -> None:
         if inst["status"] == "STOPPING":
@@ -219,14 +180,14 @@ class Compute:
         zone, asked = p["zone"], time.time()
         if fault in ("stockout", "stockout-details"):  # a spot VM may not get its capacity back
             return self._operation(zone=zone, kind="start", target=inst["selfLink"],
-                                   target_id=inst["id"], request_id=_rid(query),
-                                   error=_insert_error(fault, zone, self.project), http_status=503)
+                                   target_id=inst["id"], request_id=rid(query),
+                                   error=capacity_error(fault, zone, self.project), http_status=503)
 
         def act():
             if inst["status"] == "TERMINATED":
                 self._boot(inst, zone, asked)
         return self._operation(zone=zone, kind="start", target=inst["selfLink"],
-                               target_id=inst["id"], request_id=_rid(query), then=act)
+                               target_id=inst["id"], request_id=rid(query), then=act)
 
     def delete(self, p: dict, query: dict, body, fault) -> dict:
         again = self._replayed(query)
@@ -241,7 +202,7 @@ class Compute:
                 self.vms.destroy(*key)
             self.clock.after(self.delays.delete, lambda: self.instances.pop(key, None))
         return self._operation(zone=p["zone"], kind="delete", target=inst["selfLink"],
-                               target_id=inst["id"], request_id=_rid(query), then=act)
+                               target_id=inst["id"], request_id=rid(query), then=act)
 
     def set_metadata(self, p: dict, query: dict, body: dict, fault) -> dict:
         inst = self._get_instance(p)
@@ -254,37 +215,7 @@ class Compute:
             inst["metadata"] = {"kind": "compute#metadata", "fingerprint": f"meta-{n}",
                                 "items": body.get("items", [])}
         return self._operation(zone=p["zone"], kind="setMetadata", target=inst["selfLink"],
-                               target_id=inst["id"], request_id=_rid(query), then=act)
-
-    def add_policies(self, p: dict, query: dict, body: dict, fault) -> dict:
-        inst = self._get_instance(p)
-        region = p["zone"].rsplit("-", 1)[0]
-        urls = []
-        for url in body.get("resourcePolicies", []):
-            m = re.search(r"regions/([^/]+)/resourcePolicies/([^/]+)$", url)
-            if not m or (m.group(1), m.group(2)) not in self.policies:
-                raise http_error(404, "notFound", f"The resource '{url}' was not found")
-            if m.group(1) != region:
-                raise http_error(400, "invalid", f"Resource policy {url} is not in region {region}")
-            urls.append(self.policies[(m.group(1), m.group(2))]["selfLink"])
-        have = inst.setdefault("resourcePolicies", [])
-        if any("/resourcePolicies/" in u for u in have) and urls:
-            raise http_error(400, "invalid", "An instance can have only one instance schedule policy.")
-
-        def act():
-            have.extend(u for u in urls if u not in have)
-        return self._operation(zone=p["zone"], kind="addResourcePolicies", target=inst["selfLink"],
-                               target_id=inst["id"], request_id=_rid(query), then=act)
-
-    def remove_policies(self, p: dict, query: dict, body: dict, fault) -> dict:
-        inst = self._get_instance(p)
-        drop = {u.rsplit("/", 1)[-1] for u in body.get("resourcePolicies", [])}
-
-        def act():
-            inst["resourcePolicies"] = [u for u in inst.get("resourcePolicies", [])
-                                        if u.rsplit("/", 1)[-1] not in drop]
-        return self._operation(zone=p["zone"], kind="removeResourcePolicies", target=inst["selfLink"],
-                               target_id=inst["id"], request_id=_rid(query), then=act)
+                               target_id=inst["id"], request_id=rid(query), then=act)
 
     def guest_shutdown(self, zone: str, name: str) -> None:
         """`shutdown -h now` on the VM: it stops (TERMINATED), keeping its disk."""
@@ -318,32 +249,7 @@ class Compute:
         self._power_off(inst)
         inst["status"] = "TERMINATED"
         inst["lastStopTimestamp"] = now_iso()
-        op_name = f"systemevent-{self.ids.next()}"
-        scope = f"zones/{zone}"
-        op = {"kind": "compute#operation", "id": self.ids.next(), "name": op_name,
-              "operationType": "compute.instances.preempted", "targetLink": inst["selfLink"],
-              "targetId": inst["id"], "status": "DONE", "progress": 100, "user": "system",
-              "statusMessage": "Instance was preempted.", "insertTime": now_iso(),
-              "startTime": now_iso(), "endTime": now_iso(),
-              "zone": f"{BASE}/projects/{self.project}/zones/{zone}",
-              "selfLink": f"{BASE}/projects/{self.project}/{scope}/operations/{op_name}"}
-        self.operations[(scope, op_name)] = op
-        return op
-
-    # -- operations API ----------------------------------------------------------------
-    def op_get(self, p: dict, query, body, fault) -> dict:
-        scope = f"zones/{p['zone']}" if "zone" in p else f"regions/{p['region']}"
-        op = self.operations.get((scope, p["operation"]))
-        if op is None:
-            raise not_found("operation", f"projects/{p['project']}/{scope}/operations/{p['operation']}")
-        return op
-
-    def op_list(self, p: dict, query: dict, body, fault) -> dict:
-        scope = f"zones/{p['zone']}" if "zone" in p else f"regions/{p['region']}"
-        terms = parse_filter((query.get("filter") or [None])[0])
-        items = [op for (s, _), op in self.operations.items() if s == scope and matches_filter(op, terms)]
-        return {"kind": "compute#operationList", "id": f"projects/{self.project}/{scope}/operations",
-                "items": items, "selfLink": f"{BASE}/projects/{self.project}/{scope}/operations"}
+        return self._preempted_operation(zone, inst)
 
     # -- images ------------------------------------------------------------------------
     def image_from_family(self, p: dict, query, body, fault) -> dict:
@@ -351,53 +257,6 @@ class Compute:
         if img is None:
             raise not_found("image", f"projects/{p['project']}/global/images/family/{p['family']}")
         return img
-
-    # -- resource policies -------------------------------------------------------------
-    def policy_insert(self, p: dict, query: dict, body: dict, fault) -> dict:
-        again = self._replayed(query)
-        if again is not None:
-            return again
-        region, name = p["region"], body.get("name", "")
-        if (region, name) in self.policies:
-            raise http_error(409, "alreadyExists", f"The resource 'projects/{self.project}/regions/"
-                             f"{region}/resourcePolicies/{name}' already exists")
-        sched = body.get("instanceSchedulePolicy") or {}
-        if not sched.get("timeZone") or not (sched.get("vmStartSchedule") or sched.get("vmStopSchedule")):
-            raise http_error(400, "invalid", "instanceSchedulePolicy needs timeZone and a schedule")
-        link = f"{BASE}/projects/{self.project}/regions/{region}/resourcePolicies/{name}"
-        pol = dict(body, kind="compute#resourcePolicy", id=self.ids.next(), selfLink=link,
-                   region=f"{BASE}/projects/{self.project}/regions/{region}", status="CREATING",
-                   creationTimestamp=now_iso())
-
-        def act():
-            pol["status"] = "READY"
-            self.policies[(region, name)] = pol
-        return self._operation(region=region, kind="insert", target=link, target_id=pol["id"],
-                               request_id=_rid(query), then=act)
-
-    def policy_get(self, p: dict, query, body, fault) -> dict:
-        pol = self.policies.get((p["region"], p["resourcePolicy"]))
-        if pol is None:
-            raise not_found("policy", f"projects/{p['project']}/regions/{p['region']}/resourcePolicies/{p['resourcePolicy']}")
-        return pol
-
-    def policy_delete(self, p: dict, query, body, fault) -> dict:
-        pol = self.policy_get(p, query, body, fault)
-        users = [i["selfLink"] for i in self.instances.values()
-                 if pol["selfLink"] in i.get("resourcePolicies", [])]
-        if users:
-            raise http_error(400, "resourceInUseByAnotherResource",
-                             f"The resource_policy resource '{pol['selfLink']}' is already being "
-                             f"used by '{users[0]}'")
-        key = (p["region"], p["resourcePolicy"])
-        return self._operation(region=p["region"], kind="delete", target=pol["selfLink"],
-                               target_id=pol["id"], request_id=_rid(query),
-                               then=lambda: self.policies.pop(key, None))
-
-    def policy_list(self, p: dict, query, body, fault) -> dict:
-        items = [pol for (r, _), pol in self.policies.items() if r == p["region"]]
-        return {"kind": "compute#resourcePolicyList", "items": items,
-                "id": f"projects/{self.project}/regions/{p['region']}/resourcePolicies"}
 
     def handlers(self) -> dict:
         return {
@@ -422,10 +281,6 @@ class Compute:
         }
 
 
-def _rid(query: dict) -> str | None:
-    return (query.get("requestId") or [None])[0]
-
-
 def _full(partial: str, project: str) -> str:
     if partial.startswith("https://"):
         return partial
@@ -434,27 +289,3 @@ def _full(partial: str, project: str) -> str:
     return f"{BASE}/projects/{project}/{partial}"
 
 
-def _insert_error(fault: str, zone: str, project: str) -> dict:
-    region = zone.rsplit("-", 1)[0]
-    if fault == "stockout":
-        return {"errors": [{"code": "ZONE_RESOURCE_POOL_EXHAUSTED", "message":
-                            f"The zone 'projects/{project}/zones/{zone}' does not have enough "
-                            "resources available to fulfill the request.  Try a different zone, "
-                            "or try again later."}]}
-    if fault == "stockout-details":
-        return {"errors": [{"code": "ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS", "message":
-                            f"The zone 'projects/{project}/zones/{zone}' does not have enough "
-                            "resources available to fulfill the request. '(resource type:compute)'.",
-                            "errorDetails": [{"errorInfo": {"reason": "STOCKOUT",
-                                                            "domain": "compute.googleapis.com"}}]}]}
-    if fault == "quota-global":
-        return {"errors": [{"code": "QUOTA_EXCEEDED", "message":
-                            "Quota 'GPUS_ALL_REGIONS' exceeded.  Limit: 0.0 globally.",
-                            "errorDetails": [{"quotaInfo": {"metricName": "compute.googleapis.com/gpus_all_regions",
-                                                            "limitName": "GPUS-ALL-REGIONS-per-project",
-                                                            "limit": 0}}]}]}
-    return {"errors": [{"code": "QUOTA_EXCEEDED", "message":
-                        f"Quota 'NVIDIA_T4_GPUS' exceeded.  Limit: 0.0 in region {region}.",
-                        "errorDetails": [{"quotaInfo": {"metricName": "compute.googleapis.com/nvidia_t4_gpus",
-                                                        "limitName": "NVIDIA-T4-GPUS-per-project-region",
-                                                        "dimensions": {"region": region}, "limit": 0}}]}]}

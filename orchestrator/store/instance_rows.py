@@ -1,0 +1,105 @@
+"""The last known state of each instance nbctl knows of (the `instances` table).
+
+The cloud is the truth; these rows are a cache of what it said last, plus the spec each machine
+was made with. Every state change is also appended to the history.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Engine
+
+from ..model import Instance, InstanceSpec, State
+from .history import add_event
+from .schema import instances
+
+
+@dataclass
+class Record:
+    """One stored instance: the last known Instance, its spec, and bookkeeping times."""
+
+    instance: Instance
+    spec: InstanceSpec | None
+    created_at: float
+    updated_at: float
+    state_since: float
+
+    def machine_spec(self) -> InstanceSpec:
+        """The spec it was made with, or (for one made elsewhere) what the cloud shows of it."""
+        i = self.instance
+        return self.spec or InstanceSpec(name=i.name, provider=i.provider, gpu=i.gpu or "none",
+                                         gpu_count=i.gpu_count, preemptible=i.preemptible)
+
+    def to_dict(self) -> dict:
+        d = self.instance.to_dict()
+        d.update(created_at=self.created_at, updated_at=self.updated_at,
+                 state_since=self.state_since)
+        return d
+
+
+class InstanceRows:
+    """Store verbs over the `instances` table."""
+
+    engine: Engine
+
+    def get(self, name: str) -> Record | None:
+        """The stored instance called `name`, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(instances).where(instances.c.name == name)).mappings().first()
+        return _record(row) if row else None
+
+    def all(self, provider: str | None = None) -> list[Record]:
+        """Every stored instance (of `provider` only, if given), by name."""
+        q = select(instances).order_by(instances.c.name)
+        if provider:
+            q = q.where(instances.c.provider == provider)
+        with self.engine.connect() as conn:
+            return [_record(r) for r in conn.execute(q).mappings()]
+
+    def save(self, inst: Instance, spec: InstanceSpec | None = None) -> None:
+        """Insert or update the instance; a state change is recorded in the history."""
+        now = time.time()
+        values = dict(provider=inst.provider, state=inst.state.value, backend=inst.backend,
+                      native_id=inst.native_id, zone=inst.zone, gpu=inst.gpu,
+                      gpu_count=inst.gpu_count, preemptible=inst.preemptible, url=inst.url,
+                      detail=inst.detail, labels_json=json.dumps(inst.labels, sort_keys=True),
+                      updated_at=now)
+        if spec is not None:
+            values.update(spec_json=json.dumps(spec.to_dict(), sort_keys=True),
+                          spec_hash=spec.spec_hash())
+        with self.engine.begin() as conn:
+            old = conn.execute(select(instances.c.state)
+                               .where(instances.c.name == inst.name)).first()
+            if old is None:
+                conn.execute(insert(instances).values(name=inst.name, created_at=now,
+                                                      state_since=now, **values))
+                # What `cost` needs to price it even after it is deleted; nothing secret.
+                machine = json.dumps({"gpu": inst.gpu, "gpu_count": inst.gpu_count,
+                                      "preemptible": inst.preemptible, "backend": inst.backend})
+                add_event(conn, inst.name, inst.provider, "created", inst.state.value, machine)
+            else:
+                if old[0] != inst.state.value:
+                    values["state_since"] = now
+                    add_event(conn, inst.name, inst.provider, "state", inst.state.value,
+                              inst.detail)
+                conn.execute(update(instances).where(instances.c.name == inst.name)
+                             .values(**values))
+
+    def remove(self, name: str, provider: str | None = None) -> None:
+        """Forget the instance, recording its deletion; a missing one is left quietly."""
+        with self.engine.begin() as conn:
+            if conn.execute(delete(instances).where(instances.c.name == name)).rowcount:
+                add_event(conn, name, provider, "deleted", State.DELETED.value, None)
+
+
+def _record(row) -> Record:
+    spec = InstanceSpec.from_dict(json.loads(row["spec_json"])) if row["spec_json"] else None
+    inst = Instance(name=row["name"], provider=row["provider"], state=State(row["state"]),
+                    native_id=row["native_id"], zone=row["zone"], gpu=row["gpu"],
+                    gpu_count=row["gpu_count"] or 0, preemptible=bool(row["preemptible"]),
+                    backend=row["backend"], url=row["url"], detail=row["detail"],
+                    labels=json.loads(row["labels_json"] or "{}"))
+    return Record(inst, spec, row["created_at"], row["updated_at"], row["state_since"])
