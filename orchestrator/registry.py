@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from pathlib import Path
 
 from .errors import UserError
 from .provider import Provider, contract_problems
@@ -58,20 +59,29 @@ DISTRIBUTION = "nbctl-cloud"
 
 def install_hint(extra: str) -> str:
     """How to add an extra: from the folder or URL nbctl itself was installed from (PEP 610's
-    direct_url.json), never from a package index, where the name nbctl is another project's."""
-    import json
-    from importlib.metadata import PackageNotFoundError, distribution
+    direct_url.json, or the source folder of a development install), never from a package
+    index, where the name nbctl is another project's."""
+    return f"pip install '{install_source()}[{extra}]' (nbctl's repository, with the {extra} extra)"
 
-    source = "/path/to/nbctl"
-    try:
-        info = json.loads(distribution(DISTRIBUTION).read_text("direct_url.json") or "{}")
+
+def install_source() -> str:
+    import json
+    from importlib.metadata import distributions
+
+    folder = None
+    for dist in distributions(name=DISTRIBUTION):
+        try:
+            info = json.loads(dist.read_text("direct_url.json") or "{}")
+        except ValueError:
+            info = {}
         url = info.get("url", "")
-        source = url[len("file://"):] if url.startswith("file://") else (url or source)
-        if "vcs_info" in info:
-            source = f"git+{source}"
-    except (PackageNotFoundError, ValueError):
-        pass
-    return f"pip install '{source}[{extra}]' (nbctl's repository, with the {extra} extra)"
+        if url:
+            source = url[len("file://"):] if url.startswith("file://") else url
+            return f"git+{source}" if "vcs_info" in info else source
+        base = Path(str(dist.locate_file("")))
+        if folder is None and (base / "pyproject.toml").is_file():
+            folder = str(base)  # metadata beside the sources: a development checkout
+    return folder or "/path/to/nbctl"
 
 
 def _importable(module: str) -> bool:
