@@ -30,11 +30,14 @@ class AwsEmulator:
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> "AwsEmulator":
-        from moto.moto_server.werkzeug_app import (DomainDispatcherApplication,
-                                                   MotoRequestHandler, create_backend_app)
-        from werkzeug.serving import make_server
-
         import logging
+
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
         self.layer = FaultLayer(DomainDispatcherApplication(create_backend_app))
         self._server = make_server("127.0.0.1", 0, self.layer, threaded=True,
@@ -95,8 +98,9 @@ class AwsEmulator:
     def seed_dlami(self, region: str = REGION, *, name: str = DLAMI_NAME,
                    created: str = "2025-01-01T00:00:00.000Z", ami_id: str | None = None) -> str:
         """Publish a Deep Learning AMI as Amazon does (owner alias `amazon`)."""
-        from moto.ec2.models.amis import Ami
         import secrets
+
+        from moto.ec2.models.amis import Ami
 
         backend = self.ec2_backend(region)
         ami_id = ami_id or f"ami-{secrets.token_hex(8)}"
