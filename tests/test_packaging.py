@@ -70,7 +70,8 @@ def test_readme_installs_only_from_the_repository():
     assert targets, "the README has install lines"
     for target in targets:
         name = re.split(r"[\[<>=]", target)[0]
-        assert name.startswith((".", "/", "git+")) or name in {"torch"}, target
+        local = name.startswith((".", "/", "git+")) or (REPO / name).is_dir()
+        assert local, f"{target}: README installs must come from this repository"
 
 
 def test_nothing_in_the_product_tells_anyone_to_install_the_other_nbctl():
@@ -86,3 +87,17 @@ def test_an_extra_is_advised_from_the_folder_nbctl_was_installed_from():
     from nbctl_cloud.registry import install_hint
     # the test command installs this repository (editable), so that is where extras come from
     assert install_hint("gcp").startswith(f"pip install '{REPO}[gcp]'")
+
+
+def test_every_package_folder_is_listed_for_installation():
+    import tomllib
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    roots = {"nbctl_cloud": "orchestrator", "nbctl_cloud.providers": "providers",
+             "nbctl_cloud.configs": "configs"}
+    assert config["package-dir"] == roots
+    on_disk = set()
+    for package, folder in roots.items():
+        for init in (REPO / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(REPO / folder).parts
+            on_disk.add(".".join((package, *rel)))
+    assert set(config["packages"]) == on_disk
