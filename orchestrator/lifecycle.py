@@ -176,7 +176,8 @@ def _create_with_failover(provider: Provider, spec: InstanceSpec, store: Store) 
             raise
         store.save(inst, zspec)
         return inst
-    raise CapacityError(f"no capacity for {spec.gpu}:{spec.gpu_count} on {provider.name} in any "
+    what = f"{spec.gpu}:{spec.gpu_count}" if spec.gpu_count else "a machine without GPU"
+    raise CapacityError(f"no capacity for {what} on {provider.name} in any "
                         f"allowed zone ({'; '.join(tried)}): allow more zones with --zone, "
                         f"another --region, or another --provider")
 
