@@ -12,7 +12,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import ClassVar
 
-from nbctl_cloud.errors import CapacityError, NbctlError, NotFound, Scope, UserError
+from nbctl_cloud.errors import CapacityError, NotFound, Scope, UserError
+from nbctl_cloud.faults import Fault, FaultTable, Row
 from nbctl_cloud.model import Capability, Instance, InstanceSpec, Offer, State
 from nbctl_cloud.provider import Provider, StopStart, match_labels
 
@@ -22,11 +23,16 @@ from .cloud import Cloud, CloudError
 STATES = {"booting": State.PROVISIONING, "up": State.RUNNING, "halting": State.STOPPING,
           "halted": State.STOPPED}
 
-# The cloud's error codes -> nbctl's error class, failover scope and the user's fix.
-FAULTS = {
-    "NO_CAPACITY": (CapacityError, Scope.GLOBAL, "try again later or choose another --provider"),
-    "NO_SUCH_MACHINE": (NotFound, None, "see `nbctl status --refresh`"),
-}
+# The cloud's error codes -> nbctl's error class, failover scope and the user's fix: one row each,
+# read by nbctl's fault-table machinery.
+FAULTS = FaultTable(
+    rows=(Row("no-capacity", CapacityError, Scope.GLOBAL, codes=("NO_CAPACITY",),
+              fix="try again later or choose another --provider"),
+          Row("no-such-machine", NotFound, codes=("NO_SUCH_MACHINE",),
+              fix="see `nbctl status --refresh`")),
+    said="the example cloud says {message} ({code})",
+    unmatched="the example cloud says {message} ({code}): see the example cloud's file")
+
 
 # (gpu, count, machine type, GPU memory GB, USD per hour): the example cloud's price list.
 PRICES = [("t4", 1, "ex-t4", 16, 0.35), ("t4", 2, "ex-t4x2", 16, 0.70),
@@ -35,14 +41,12 @@ PRICES = [("t4", 1, "ex-t4", 16, 0.35), ("t4", 2, "ex-t4x2", 16, 0.70),
 
 @contextmanager
 def _cloud_errors():
-    """Raise the cloud's errors as nbctl's, by the FAULTS table."""
+    """Raise the cloud's errors as nbctl's, through the FAULTS table."""
     try:
         yield
     except CloudError as e:
         code, message = e.args
-        error, scope, fix = FAULTS.get(code, (NbctlError, None, "see the example cloud's file"))
-        raise error(f"the example cloud says {message} ({code}): {fix}", scope=scope,
-                    code=code) from None
+        raise FAULTS.to_error(Fault(message, codes=(code,))) from None
 
 
 class ExampleProvider(Provider, StopStart):
