@@ -77,3 +77,17 @@ def store_url(request, tmp_path):
         yield sqlite_url(tmp_path)
     else:
         yield from postgres_url()
+
+
+def plugin_env(tmp_path: Path, provider: str, source: str, cls: str) -> dict[str, str]:
+    """An environment whose Python finds a one-module plugin distribution (package and
+    .dist-info with its `nbctl.providers` entry point) in tmp_path/site, as pip lays one out."""
+    site, module = tmp_path / "site", f"nbctl_{provider}"
+    (site / module).mkdir(parents=True)
+    (site / module / "__init__.py").write_text(source)
+    dist = site / f"{module}-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: nbctl-{provider}\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(f"[nbctl.providers]\n{provider} = {module}:{cls}\n")
+    return {"PYTHONPATH": f"{REPO}:{site}"}

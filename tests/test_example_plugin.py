@@ -13,7 +13,7 @@ from importlib.metadata import PackageNotFoundError, distribution
 
 import pytest
 
-from .conftest import REPO, run_nbctl
+from .conftest import plugin_env, run_nbctl
 
 FAST = {"NBCTL_POLL_INTERVAL": "0.05"}
 
@@ -126,15 +126,8 @@ HALFWAY = textwrap.dedent('''
 
 
 def test_a_plugin_missing_a_verb_of_its_capability_is_refused_at_load(tmp_path):
-    site = tmp_path / "site"
-    (site / "nbctl_halfway").mkdir(parents=True)
-    (site / "nbctl_halfway" / "__init__.py").write_text(HALFWAY)
-    dist = site / "nbctl_halfway-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: nbctl-halfway\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(
-        "[nbctl.providers]\nhalfway = nbctl_halfway:HalfwayProvider\n")
-    r = run_nbctl("up", "box", "--provider", "halfway", env={"PYTHONPATH": f"{REPO}:{site}"})
+    env = plugin_env(tmp_path, "halfway", HALFWAY, "HalfwayProvider")
+    r = run_nbctl("up", "box", "--provider", "halfway", env=env)
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1, r.stderr

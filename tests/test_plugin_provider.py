@@ -11,6 +11,7 @@ import textwrap
 
 import pytest
 
+from .conftest import plugin_env as install_plugin
 from .conftest import run_nbctl
 
 PLUGIN = textwrap.dedent('''
@@ -61,16 +62,7 @@ PLUGIN = textwrap.dedent('''
 
 @pytest.fixture
 def plugin_env(tmp_path):
-    site = tmp_path / "site"
-    (site / "nbctl_ephemeral").mkdir(parents=True)
-    (site / "nbctl_ephemeral" / "__init__.py").write_text(PLUGIN)
-    dist = site / "nbctl_ephemeral-1.0.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: nbctl-ephemeral\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text(
-        "[nbctl.providers]\nephemeral = nbctl_ephemeral:EphemeralProvider\n")
-    from .conftest import REPO
-    return {"PYTHONPATH": f"{REPO}:{site}"}
+    return install_plugin(tmp_path, "ephemeral", PLUGIN, "EphemeralProvider")
 
 
 def test_an_entry_point_provider_is_found_and_runs_the_lifecycle(plugin_env):
