@@ -28,8 +28,9 @@ def providers(name, fmt):
         try:
             registry.check_sdk(cls)
             ready = "yes"
-        except UserError as e:
-            ready = e.message
+        except UserError:
+            ready = (f"no: pip install '{registry.install_source()}[{cls.extra}]'" if cls.extra
+                     else "no: install its package")
         rows.append({"name": pname, "needs_gpu": cls.needs_gpu, "ready": ready,
                      "capabilities": ", ".join(sorted(c.value for c in cls.capabilities))})
     emit(rows, fmt, columns=[("name", "PROVIDER"), ("needs_gpu", "NEEDS GPU"),
