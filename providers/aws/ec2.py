@@ -41,7 +41,7 @@ _TOKEN_RE = re.compile(r"^# nbctl-jupyter-token: (\S+)$", re.MULTILINE)
 
 def client_token(name: str, spec_hash: str, zone: str, launch: str) -> str:
     """RunInstances' idempotency key: the same launch asked twice is launched once. `launch`
-    (see hints.py) changes once the instance is deleted, since EC2 keeps answering a token
+    (see launches.py) changes once the instance is deleted, since EC2 keeps answering a token
     with the instance it first launched, for a while even after that one is terminated."""
     return hashlib.sha256(f"nbctl|{name}|{spec_hash}|{zone}|{launch}".encode()).hexdigest()[:64]
 
