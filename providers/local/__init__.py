@@ -106,8 +106,13 @@ class LocalProvider(Provider, StopStart, NativeIdleShutdown, NotebookUrl, Spot,
 
     # -- verbs -------------------------------------------------------------------------
     def create(self, spec: InstanceSpec) -> Instance:
-        """Start Jupyter for the spec, its folder keeping spec.labels; returns at once."""
+        """Start Jupyter for the spec in its own folder, whose instance.json keeps spec.labels;
+        returns at once. That file is the request's idempotency key: a retried create of the
+        same spec (the same labels) finds it and starts no second server."""
         self.validate_spec(spec)
+        made = self._meta(spec.name)
+        if made is not None and made.get("labels") == dict(spec.labels):
+            return self.get(spec.name) or self._instance(made, State.PROVISIONING)
         d = self._dir(spec.name)
         (d / "work").mkdir(parents=True, exist_ok=True)
         os.chmod(d, 0o700)
