@@ -57,6 +57,21 @@ def test_up_twice_creates_one_server(nbctl, nbctl_home, demo):
     assert len(list((nbctl_home / "data" / "local").iterdir())) == 1
 
 
+def test_a_retried_create_of_the_same_spec_starts_one_server(nbctl_home):
+    from nbctl_cloud.model import InstanceSpec
+    from nbctl_cloud.providers.local import LocalProvider
+
+    local = LocalProvider({}, owner="tester")
+    spec = InstanceSpec(name="again", provider="local", owner="tester").stamped()
+    try:
+        first = local.create(spec)
+        again = local.create(spec)  # the first answer lost, say: the same request once more
+        assert again.native_id == first.native_id == str(meta(nbctl_home, "again")["pid"])
+        assert meta(nbctl_home, "again")["labels"] == spec.labels
+    finally:
+        local.delete("again")
+
+
 def test_a_server_killed_by_hand_is_not_reported_running(nbctl, nbctl_home, demo):
     os.kill(meta(nbctl_home, demo)["pid"], signal.SIGKILL)
     time.sleep(0.3)

@@ -5,17 +5,20 @@ Importing this package imports no AWS SDK: the backends (sagemaker, ec2, schedul
 boto3 load on the first verb that needs the cloud. Credentials come from boto3's standard
 chain; AWS_ENDPOINT_URL points every client at another endpoint (boto3 honours it itself).
 
-Where an instance lives (backend, region), and the id of its current EC2 launch, are
-remembered in a small file under nbctl's data dir (see hints.py), so that the next command
-goes straight to it; otherwise both backends are asked, in every configured region.
+Where an instance lives (backend, region) is remembered by the core's location cache
+(nbctl_cloud.locations), so that the next command goes straight to it; otherwise both backends
+are asked, in every configured region. The id of each name's current EC2 launch is kept in the
+same file (launches.py).
 """
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from nbctl_cloud.errors import NotFound, UserError
+from nbctl_cloud.locations import Location, MultiBackend
 from nbctl_cloud.model import (
     Capability,
     Instance,
@@ -35,7 +38,7 @@ from nbctl_cloud.provider import (
     StopStart,
 )
 
-from .hints import Hints
+from .launches import Launches
 from .settings import Settings, region_of
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,8 +55,8 @@ def backend_for(spec: "InstanceSpec") -> str:
     return EC2 if spec.preemptible else SAGEMAKER
 
 
-class AwsProvider(Provider, StopStart, NativeIdleShutdown, NativeSchedule, NotebookUrl, Spot,
-                  PreemptionRecord):
+class AwsProvider(MultiBackend, Provider, StopStart, NativeIdleShutdown, NativeSchedule,
+                  NotebookUrl, Spot, PreemptionRecord):
     name = "aws"
     extra = "aws"
     sdk_modules = ("boto3",)
@@ -65,16 +68,16 @@ class AwsProvider(Provider, StopStart, NativeIdleShutdown, NativeSchedule, Noteb
     name_rule = ("1-63 characters: letters, digits and hyphens, starting and ending with a "
                  "letter or digit")
     poll_interval: ClassVar[float] = 10.0
+    not_found = "no AWS instance named {name!r}: see `nbctl status --refresh`"
+    absent_ttl = 0.0  # nothing asks twice in a row: every look at a missing name searches
 
     def __init__(self, config: dict | None = None, owner: str = "nbctl"):
         super().__init__(config, owner)
         self.settings = Settings.load(self.config)
         self._clients = None
-        self._ec2: "Ec2 | None" = None
-        self._sagemaker: "SageMaker | None" = None
         self._schedules: "Schedules | None" = None
-        self._where: dict[str, tuple[str, str]] = {}  # name -> (backend, region)
-        self._hints: Hints | None = None
+        self.register_backend(EC2, self._make_ec2)
+        self.register_backend(SAGEMAKER, self._make_sagemaker)
 
     # -- backends (boto3 loads here) -----------------------------------------------------
     def _sdk(self):
@@ -83,20 +86,22 @@ class AwsProvider(Provider, StopStart, NativeIdleShutdown, NativeSchedule, Noteb
             self._clients = Clients()
         return self._clients
 
+    def _make_ec2(self) -> "Ec2":
+        from .ec2 import Ec2
+        return Ec2(self._sdk(), self.settings, self.owner,
+                   key_path=self._data_path("aws-jupyter.key"))
+
+    def _make_sagemaker(self) -> "SageMaker":
+        from .sagemaker import SageMaker
+        return SageMaker(self._sdk(), self.settings, self.owner)
+
     @property
     def ec2(self) -> "Ec2":
-        if self._ec2 is None:
-            from .ec2 import Ec2
-            self._ec2 = Ec2(self._sdk(), self.settings, self.owner,
-                            key_path=self._data_path("aws-jupyter.key"))
-        return self._ec2
+        return self.backend(EC2)
 
     @property
     def sagemaker(self) -> "SageMaker":
-        if self._sagemaker is None:
-            from .sagemaker import SageMaker
-            self._sagemaker = SageMaker(self._sdk(), self.settings, self.owner)
-        return self._sagemaker
+        return self.backend(SAGEMAKER)
 
     @property
     def schedules(self) -> "Schedules":
@@ -104,9 +109,6 @@ class AwsProvider(Provider, StopStart, NativeIdleShutdown, NativeSchedule, Noteb
             from .schedules import Schedules
             self._schedules = Schedules(self._sdk(), self.settings, self.owner)
         return self._schedules
-
-    def _backend(self, kind: str):
-        return self.ec2 if kind == EC2 else self.sagemaker
 
     # -- checks without network ------------------------------------------------------------
     def offers(self, gpu: str | None = None, count: int | None = None,
@@ -160,119 +162,84 @@ class AwsProvider(Provider, StopStart, NativeIdleShutdown, NativeSchedule, Noteb
         from nbctl_cloud.config import data_dir
         return data_dir() / file
 
-    @property
-    def hints(self) -> Hints:
-        if self._hints is None:
-            self._hints = Hints(self._data_path("aws-locations.json"))
-        return self._hints
-
-    def _remember(self, name: str, backend: str | None, region: str | None) -> None:
-        if backend and region:
-            self._where[name] = (backend, region)
-        else:
-            self._where.pop(name, None)
-        self.hints.set_location(name, backend, region)
+    @cached_property
+    def launches(self) -> Launches:
+        """Each name's current EC2 launch id, in the location cache's file."""
+        return Launches(self.locations.file)
 
     def _regions(self) -> list[str]:
-        seen = [r for _, r in self.hints.locations().values()] + [r for _, r in self._where.values()]
-        return list(dict.fromkeys([*self.settings.regions, *seen]))
+        return list(dict.fromkeys([*self.settings.regions, *self.locations.places()]))
 
-    def _locate(self, name: str) -> tuple[str, str] | None:
-        if name in self._where:
-            return self._where[name]
-        hint = self.hints.locations().get(name)
-        if hint:
-            self._where[name] = hint
-            return hint
+    def search(self, name: str) -> Location | None:
+        """Both backends, region by region: a DescribeNotebookInstance and a DescribeInstances."""
         for region in self._regions():
             if self.sagemaker.describe(name, region) is not None:
-                self._remember(name, SAGEMAKER, region)
-                return self._where[name]
+                return Location(SAGEMAKER, region)
             if self.ec2.find(name, region) is not None:
-                self._remember(name, EC2, region)
-                return self._where[name]
+                return Location(EC2, region)
         return None
-
-    def _require(self, name: str) -> tuple[str, str]:
-        where = self._locate(name)
-        if where is None:
-            raise NotFound(f"no AWS instance named {name!r}: see `nbctl status --refresh`")
-        return where
 
     # -- the verbs -----------------------------------------------------------------------
     def create(self, spec: "InstanceSpec") -> Instance:
-        """Create in spec.zone (an availability zone for EC2, a region for SageMaker); an
-        existing instance with this name is returned unchanged. Returns once the cloud
-        accepted the request; a stockout raises CapacityError(scope=ZONE) with nothing made."""
+        """Create in spec.zone (an availability zone for EC2, a region for SageMaker), tagged
+        with spec.labels. Returns once the cloud accepted the request; a stockout raises
+        CapacityError(scope=ZONE) with nothing made. A retried EC2 launch carries the same
+        ClientToken; a retried SageMaker create answers "duplicate" and returns the notebook."""
         self.validate_spec(spec)
-        existing = self.get(spec.name)
-        if existing is not None:
-            return existing
-        backend = backend_for(spec)
         where = spec.zone or self.candidate_zones(spec)[0] or self.settings.region
         region = region_of(where)
-        if backend == EC2:
-            inst = self.ec2.create(spec, where, self.hints.launch(spec.name))
-            if inst.state in (State.DELETING, State.DELETED):
-                # The launch id named a launch since deleted (its end not written down here,
-                # e.g. deleted from another computer): EC2 answered with that old instance.
-                self.hints.end_launch(spec.name)
-                inst = self.ec2.create(spec, where, self.hints.launch(spec.name))
-        else:
-            inst = self.sagemaker.create(spec, region)
-        self._remember(spec.name, backend, region)
+        if backend_for(spec) == EC2:
+            return self.create_in(spec.name, Location(EC2, region),
+                                  lambda: self._launch(spec, where))
+        return self.create_in(spec.name, Location(SAGEMAKER, region),
+                              lambda: self.sagemaker.create(spec, region))
+
+    def _launch(self, spec: "InstanceSpec", zone: str) -> Instance:
+        """RunInstances under the name's current launch id (see launches.py)."""
+        inst = self.ec2.create(spec, zone, self.launches.current(spec.name))
+        if inst.state in (State.DELETING, State.DELETED):
+            # The launch id named a launch since deleted (its end not written down here, e.g.
+            # deleted from another computer): EC2 answered with that old instance.
+            self.launches.end(spec.name)
+            inst = self.ec2.create(spec, zone, self.launches.current(spec.name))
         return inst
 
-    def get(self, name: str) -> Instance | None:
-        """One describe call when the location is known; a search otherwise."""
-        where = self._locate(name)
-        if where is None:
-            return None
-        inst = self._backend(where[0]).get(name, where[1])
-        if inst is None:  # gone, or made anew elsewhere: forget the hint and look once more
-            self._remember(name, None, None)
-            where = self._locate(name)
-            inst = self._backend(where[0]).get(name, where[1]) if where else None
-        return inst
+    # get: MultiBackend's (one describe call when the location is known, else a search)
 
     def list(self, labels: dict[str, str] | None = None) -> list[Instance]:
         """Per region: one DescribeInstances filtered by nbctl's tags, and one
         ListNotebookInstances (tags read once per notebook)."""
         regions = self._regions()
-        found = self.ec2.list(labels, regions) + self.sagemaker.list(labels, regions)
-        for inst in found:
-            self._where[inst.name] = (inst.backend, region_of(inst.zone or self.settings.region))
-        return found
+        return self.listed(self.ec2.list(labels, regions) + self.sagemaker.list(labels, regions),
+                           place=lambda inst: region_of(inst.zone or self.settings.region))
 
     def stop(self, name: str) -> None:
-        """Ask the cloud to stop it, keeping its disk; stopped ones: no-op. Returns at once."""
-        backend, region = self._require(name)
-        self._backend(backend).stop(name, region)
+        """StopInstances or StopNotebookInstance (disk kept); stopped ones: no-op. Returns at
+        once."""
+        self.on_backend(name, "stop")
 
     def start(self, name: str) -> None:
-        """Ask the cloud to start it; running ones: no-op. Returns at once."""
-        backend, region = self._require(name)
-        self._backend(backend).start(name, region)
+        """StartInstances or StartNotebookInstance; running ones: no-op. Returns at once."""
+        self.on_backend(name, "start")
 
     def delete(self, name: str) -> None:
         """Delete the instance (EC2: cancel its spot request, terminate; SageMaker: stop,
         detach and delete its lifecycle config, delete). Missing: return silently."""
-        where = self._locate(name)
+        where = self.locate(name)
         if where is None:
             return
-        self._backend(where[0]).delete(name, where[1])
-        self.hints.end_launch(name)  # a later `up` of this name is a new launch
+        self.backend(where.backend).delete(name, where.place)
+        self.launches.end(name)  # a later `up` of this name is a new launch
 
     def set_idle_shutdown(self, name: str, timeout_seconds: int | None) -> None:
         """SageMaker: the lifecycle config running nbctl's agent; EC2: the agent's user data."""
-        backend, region = self._require(name)
-        note = self._backend(backend).set_idle_shutdown(name, region, timeout_seconds)
+        note = self.on_backend(name, "set_idle_shutdown", timeout_seconds)
         if note:
             self.note(note)
 
     def set_schedule(self, name: str, schedule: "Schedule") -> None:
         """EventBridge Scheduler schedules calling stop/start on the instance itself."""
-        backend, region = self._require(name)
+        backend, region = self.require_location(name)
         native = name
         if backend == EC2:
             inst = self.ec2.get(name, region)
@@ -284,9 +251,8 @@ class AwsProvider(Provider, StopStart, NativeIdleShutdown, NativeSchedule, Noteb
 
     def clear_schedule(self, name: str) -> None:
         """Delete the instance's schedules; none: no-op."""
-        where = self._locate(name)
-        region = where[1] if where else self.settings.region
-        self.schedules.clear(name, region)
+        where = self.locate(name)
+        self.schedules.clear(name, where.place if where else self.settings.region)
 
     def preemptions(self, since: datetime) -> list[Preemption]:
         """From EC2's own record: StateReason and spot request status."""
@@ -294,8 +260,8 @@ class AwsProvider(Provider, StopStart, NativeIdleShutdown, NativeSchedule, Noteb
 
     def notebook_url(self, name: str) -> str:
         """SageMaker: a presigned URL; EC2: Jupyter on the public IP with its token."""
-        backend, region = self._require(name)
-        return self._backend(backend).notebook_url(name, region)
+        return self.on_backend(name, "notebook_url")
 
     def close(self) -> None:
-        self._ec2 = self._sagemaker = self._schedules = self._clients = None
+        self.close_backends()
+        self._schedules = self._clients = None

@@ -19,14 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from nbctl_cloud.errors import NbctlError, NotFound, UserError
-from nbctl_cloud.model import (
-    LABEL_NAME,
-    LABEL_OWNER,
-    LABEL_SPEC_HASH,
-    Instance,
-    Preemption,
-    State,
-)
+from nbctl_cloud.model import LABEL_NAME, Instance, Preemption, State
 
 from .errors import call
 from .settings import Settings, region_of
@@ -41,7 +34,7 @@ _TOKEN_RE = re.compile(r"^# nbctl-jupyter-token: (\S+)$", re.MULTILINE)
 
 def client_token(name: str, spec_hash: str, zone: str, launch: str) -> str:
     """RunInstances' idempotency key: the same launch asked twice is launched once. `launch`
-    (see hints.py) changes once the instance is deleted, since EC2 keeps answering a token
+    (see launches.py) changes once the instance is deleted, since EC2 keeps answering a token
     with the instance it first launched, for a while even after that one is terminated."""
     return hashlib.sha256(f"nbctl|{name}|{spec_hash}|{zone}|{launch}".encode()).hexdigest()[:64]
 
@@ -171,9 +164,9 @@ class Ec2:
         offer = load_catalog().cheapest("aws", spec.gpu, spec.gpu_count, spot=True,
                                         backend=BACKEND)
         image_id, root_device = self.image(spec.image, region)
-        tags = [{"Key": LABEL_NAME, "Value": spec.name}, {"Key": LABEL_OWNER, "Value": spec.owner},
-                {"Key": LABEL_SPEC_HASH, "Value": spec.spec_hash()}, {"Key": "Name", "Value": spec.name}]
-        tags += [{"Key": k, "Value": v} for k, v in spec.labels.items()]
+        # spec.labels hold nbctl's labels (the core stamped them); Name is what the console shows.
+        tags = [{"Key": k, "Value": v} for k, v in spec.labels.items()]
+        tags.append({"Key": "Name", "Value": spec.name})
         token = client_token(spec.name, spec.spec_hash(), zone, launch)
         params = {
             "ImageId": image_id, "InstanceType": offer.instance_type, "MinCount": 1, "MaxCount": 1,

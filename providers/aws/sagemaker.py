@@ -16,7 +16,7 @@ import os
 import time
 
 from nbctl_cloud.errors import NbctlError, NotFound, UserError
-from nbctl_cloud.model import LABEL_NAME, LABEL_OWNER, LABEL_SPEC_HASH, Instance
+from nbctl_cloud.model import LABEL_NAME, Instance
 
 from .errors import call
 from .settings import Settings
@@ -158,9 +158,7 @@ class SageMaker:
         role = self.s.require_role()
         offer = load_catalog().cheapest("aws", spec.gpu, spec.gpu_count, spot=False,
                                         backend=BACKEND)
-        tags = [{"Key": LABEL_NAME, "Value": spec.name}, {"Key": LABEL_OWNER, "Value": spec.owner},
-                {"Key": LABEL_SPEC_HASH, "Value": spec.spec_hash()}]
-        tags += [{"Key": k, "Value": v} for k, v in spec.labels.items()]
+        tags = [{"Key": k, "Value": v} for k, v in spec.labels.items()]  # nbctl's among them
         params = {"NotebookInstanceName": spec.name, "InstanceType": offer.instance_type,
                   "RoleArn": role, "Tags": tags, "DirectInternetAccess": "Enabled",
                   "RootAccess": "Enabled"}

@@ -5,7 +5,7 @@ import re
 import uuid
 from functools import lru_cache
 
-from nbctl_cloud.model import LABEL_NAME, LABEL_OWNER, LABEL_SPEC_HASH, InstanceSpec
+from nbctl_cloud.model import InstanceSpec
 
 BACKEND_GCE = "gce"
 BACKEND_WORKBENCH = "workbench"
@@ -25,13 +25,15 @@ def backend_for(spec: InstanceSpec) -> str:
 
 
 def _label_value(v: str) -> str:
+    """GCP label syntax: lowercase letters, digits, `_` and `-`, at most 63 characters."""
     return re.sub(r"[^a-z0-9_-]", "-", str(v).lower())[:63]
 
 
-def labels_for(spec: InstanceSpec, owner: str, backend: str) -> dict[str, str]:
-    labels = {_label_value(k): _label_value(v) for k, v in (spec.labels or {}).items()}
-    labels.update({LABEL_NAME: spec.name, LABEL_OWNER: _label_value(owner),
-                   LABEL_SPEC_HASH: spec.spec_hash(), LABEL_BACKEND: backend})
+def labels_for(spec: InstanceSpec, backend: str) -> dict[str, str]:
+    """spec.labels (nbctl's among them: the core stamped them) in GCP's label syntax, and the
+    backend that made the instance."""
+    labels = {_label_value(k): _label_value(v) for k, v in spec.labels.items()}
+    labels[LABEL_BACKEND] = backend
     return labels
 
 

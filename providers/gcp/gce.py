@@ -132,7 +132,7 @@ class Gce:
         return compute_v1.Instance(
             name=spec.name,
             machine_type=f"zones/{zone}/machineTypes/{machine}",
-            labels=labels_for(spec, self.owner, BACKEND_GCE),
+            labels=labels_for(spec, BACKEND_GCE),
             guest_accelerators=accelerators,
             scheduling=compute_v1.Scheduling(
                 provisioning_model="SPOT", instance_termination_action="STOP",

@@ -107,7 +107,7 @@ class Workbench:
                 boot_disk=notebooks_v2.BootDisk(
                     disk_size_gb=spec.disk_gb or WORKBENCH_MIN_DISK_GB),
                 vm_image=image, metadata=metadata),
-            labels=labels_for(spec, self.owner, BACKEND_WORKBENCH))
+            labels=labels_for(spec, BACKEND_WORKBENCH))
 
     # -- read --------------------------------------------------------------------------
     def get_raw(self, name: str, zone: str) -> notebooks_v2.Instance | None:

@@ -22,9 +22,6 @@ from typing import ClassVar
 
 from nbctl_cloud.errors import UserError
 from nbctl_cloud.model import (
-    LABEL_NAME,
-    LABEL_OWNER,
-    LABEL_SPEC_HASH,
     Capability,
     Instance,
     InstanceSpec,
@@ -109,17 +106,18 @@ class LocalProvider(Provider, StopStart, NativeIdleShutdown, NotebookUrl, Spot,
 
     # -- verbs -------------------------------------------------------------------------
     def create(self, spec: InstanceSpec) -> Instance:
-        existing = self.get(spec.name)
-        if existing is not None:
-            return existing
+        """Start Jupyter for the spec in its own folder, whose instance.json keeps spec.labels;
+        returns at once. That file is the request's idempotency key: a retried create of the
+        same spec (the same labels) finds it and starts no second server."""
         self.validate_spec(spec)
+        made = self._meta(spec.name)
+        if made is not None and made.get("labels") == dict(spec.labels):
+            return self.get(spec.name) or self._instance(made, State.PROVISIONING)
         d = self._dir(spec.name)
         (d / "work").mkdir(parents=True, exist_ok=True)
         os.chmod(d, 0o700)
         process.write_token(d)
-        labels = {LABEL_NAME: spec.name, LABEL_OWNER: spec.owner,
-                  LABEL_SPEC_HASH: spec.spec_hash(), **spec.labels}
-        meta = {"name": spec.name, "labels": labels, "created_at": time.time(),
+        meta = {"name": spec.name, "labels": dict(spec.labels), "created_at": time.time(),
                 "gpu": spec.gpu, "gpu_count": spec.gpu_count, "preemptible": spec.preemptible,
                 "idle_timeout": spec.idle_timeout,
                 "cuda_visible_devices": process.pick_gpus(spec.gpu, spec.gpu_count)}

@@ -115,8 +115,9 @@ class PaperspaceProvider(Provider, StopStart, NativeIdleShutdown, NotebookUrl):
     def create(self, spec: "InstanceSpec") -> Instance:
         """Create the machine and return once Paperspace accepted it (state provisioning).
 
-        An existing nbctl machine with this name is returned unchanged. A type Paperspace
-        reports unavailable in the region raises CapacityError(ZONE) before anything is made."""
+        Marked with spec.labels (see marker.py); a create retried after Paperspace accepted it
+        returns that machine. A type Paperspace reports unavailable in the region raises
+        CapacityError(ZONE) before anything is made."""
         self.validate_spec(spec)
         from nbctl_cloud.bootscript import startup_script
 
@@ -125,7 +126,7 @@ class PaperspaceProvider(Provider, StopStart, NativeIdleShutdown, NotebookUrl):
 
         offer = self._offer(spec)
         region = self.candidate_zones(spec)[0]
-        marker = Marker(owner=self.owner, name=spec.name, spec_hash=spec.spec_hash())
+        marker = Marker.from_labels(spec.labels)
         script = startup_script(stop_command=STOP_COMMAND, idle_timeout=spec.idle_timeout,
                                 jupyter_port=JUPYTER_PORT, notebook_dir=NOTEBOOK_DIR,
                                 token=jupyter_token(api_key(self.config), marker))

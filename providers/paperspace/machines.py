@@ -85,9 +85,10 @@ class Machines:
         found = self.find_all(name)
         return found[0] if found else None
 
-    def find_all(self, name: str) -> list[Found]:
-        """Every machine marked as ours under this name, newest first (normally one)."""
-        scripts = self.our_scripts(name)
+    def find_all(self, name: str, scripts: list[tuple[dict, Marker]] | None = None) -> list[Found]:
+        """Every machine marked as ours under this name, newest first (normally one).
+        `scripts`: our scripts of this name, when just listed."""
+        scripts = self.our_scripts(name) if scripts is None else scripts
         owners = {mid: (s, m) for s, m in scripts for mid in s.get("assignedMachineIds") or ()}
         if not owners:
             return []
@@ -111,14 +112,17 @@ class Machines:
     def create(self, *, marker: Marker, machine_type: str, region: str, disk_gb: int,
                idle_timeout: int | None, startup_script: str,
                template_id: str | None = None) -> tuple[Found, str | None]:
-        """Create the machine unless one marked for this name exists; returns it and a note
-        (the hour rounding of the idle timeout, if any)."""
-        existing = self.find(marker.name)
-        if existing is not None:
-            return existing, None
+        """Create the machine this marker marks; returns it and a note (the hour rounding of
+        the idle timeout, if any). Paperspace has no idempotency key; the marker plays its
+        part: a create retried after Paperspace accepted it (a lost answer, a kill) finds the
+        machine its marker script is assigned to, and posts nothing."""
+        scripts = self.our_scripts(marker.name)
+        accepted = [f for f in self.find_all(marker.name, scripts) if f.marker == marker]
+        if accepted:
+            return accepted[0], None
         self.check_capacity(machine_type, region)
         template_id = template_id or self.template_id()
-        script = self._marker_script(marker, startup_script)
+        script = self._marker_script(marker, startup_script, scripts)
         body = {
             "name": marker.name, "machineType": machine_type, "templateId": template_id,
             "diskSize": disk_gb, "region": region, "publicIpType": "dynamic",
@@ -146,10 +150,11 @@ class Machines:
         script = {"id": body["startupScriptId"], "name": marker.script_name}
         return Found(machine, script, marker)
 
-    def _marker_script(self, marker: Marker, content: str) -> dict:
+    def _marker_script(self, marker: Marker, content: str,
+                       scripts: list[tuple[dict, Marker]]) -> dict:
         """The startup script that marks this machine: an unassigned one left by an earlier
-        attempt is reused (with fresh content), else a new one is made."""
-        for script, m in self.our_scripts(marker.name):
+        attempt (among `scripts`) is reused (with fresh content), else a new one is made."""
+        for script, m in scripts:
             if m == marker and not script.get("assignedMachineIds"):
                 self.api.call("PUT", f"startup-scripts/{script['id']}",
                               body={"name": marker.script_name, "script": content,

@@ -36,6 +36,16 @@ class Marker:
         return {LABEL_NAME: self.name, LABEL_OWNER: self.owner, LABEL_SPEC_HASH: self.spec_hash}
 
     @classmethod
+    def from_labels(cls, labels: dict[str, str]) -> "Marker":
+        """The marker of a spec's labels, as the core stamps them (InstanceSpec.stamped)."""
+        try:
+            return cls(owner=labels[LABEL_OWNER], name=labels[LABEL_NAME],
+                       spec_hash=labels[LABEL_SPEC_HASH])
+        except KeyError as e:
+            raise ValueError(f"a spec without nbctl's {e.args[0]} label: create takes the "
+                             f"spec the core stamped (InstanceSpec.stamped())") from None
+
+    @classmethod
     def parse(cls, script_name: str | None) -> "Marker | None":
         """The marker a startup script's name carries, or None if it is not nbctl's."""
         parts = str(script_name or "").split(SEP)

@@ -8,7 +8,9 @@ from nbctl_cloud.model import InstanceSpec, State
 
 
 def nb_spec(name="nb", **kw) -> InstanceSpec:
-    return InstanceSpec(name=name, provider="aws", gpu="t4", gpu_count=1, owner="tester", **kw)
+    """A spec stamped with nbctl's labels, as the core hands it to `create`."""
+    return InstanceSpec(name=name, provider="aws", gpu="t4", gpu_count=1, owner="tester",
+                        **kw).stamped()
 
 
 def spot_spec(name="sp", **kw) -> InstanceSpec:

@@ -47,7 +47,7 @@ def test_in_process_a_spot_launch_retried_by_another_process_is_one_instance(clo
     cloud.seed_dlami()
     first = provider().create(spot_spec().with_zone("us-east-1a"))
     retry = provider()  # shares nbctl's data dir, as a re-run would
-    again = retry.ec2.create(spot_spec(), "us-east-1a", retry.hints.launch("sp"))
+    again = retry.ec2.create(spot_spec(), "us-east-1a", retry.launches.current("sp"))
     assert again.native_id == first.native_id
     assert [i.name for i in retry.list({"nbctl-name": "sp"})] == ["sp"]
 

@@ -61,7 +61,7 @@ def test_a_launch_retried_by_another_process_is_the_same_request(aws, emu):
 
     first = aws.create(spot_spec().with_zone("us-east-1a"))
     fresh = AwsProvider(dict(CONFIG), owner="tester")  # a re-run after a kill, say
-    again = fresh.ec2.create(spot_spec(), "us-east-1a", fresh.hints.launch("sp"))
+    again = fresh.ec2.create(spot_spec(), "us-east-1a", fresh.launches.current("sp"))
     one, two = run_params(emu)
     assert one == two
     assert again.native_id == first.native_id and len(live_instances(emu)) == 1
@@ -95,7 +95,7 @@ def test_a_retry_whose_user_data_changed_is_refused_as_ec2_refuses_it(aws, emu, 
     aws.create(spot_spec().with_zone("us-east-1a"))
     (nbctl_home / "data" / "aws-jupyter.key").unlink()  # another key: another Jupyter token
     with pytest.raises(UserError, match="IdempotentParameterMismatch"):
-        aws.ec2.create(spot_spec(), "us-east-1a", aws.hints.launch("sp"))
+        aws.ec2.create(spot_spec(), "us-east-1a", aws.launches.current("sp"))
     assert len(live_instances(emu)) == 1
 
 

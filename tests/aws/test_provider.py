@@ -36,8 +36,19 @@ def test_missing_role_is_a_user_error_naming_the_config_key(emu):
 
 
 def test_create_twice_makes_one_notebook(aws, emu):
-    aws.create(nb_spec())
-    aws.create(nb_spec())
+    first = aws.create(nb_spec())
+    again = aws.create(nb_spec())  # a retried request: SageMaker refuses the duplicate name
+    assert again.native_id == first.native_id
+    assert list(emu.sagemaker_backend().notebook_instances) == ["nb"]
+
+
+def test_up_of_an_existing_name_sends_no_second_create(aws, emu):
+    from nbctl_cloud import lifecycle
+    from nbctl_cloud.store import Store
+
+    lifecycle.up(aws, nb_spec(), store=Store(), wait=False)
+    again, created = lifecycle.up(aws, nb_spec(), store=Store(), wait=False)
+    assert again.name == "nb" and not created
     assert emu.count("CreateNotebookInstance") == 1
 
 
@@ -99,8 +110,8 @@ def test_the_newest_deep_learning_ami_is_chosen(aws, emu):
 
 def test_a_repeated_launch_reuses_the_client_token(aws, emu):
     first = aws.create(spot_spec().with_zone("us-east-1a"))
-    aws._where.clear()
-    aws.ec2.create(spot_spec(), "us-east-1a", aws.hints.launch("sp"))  # first answer lost
+    aws.locations.forget("sp")  # the location was never written down
+    aws.ec2.create(spot_spec(), "us-east-1a", aws.launches.current("sp"))  # first answer lost
     assert len(aws.list({"nbctl-name": "sp"})) == 1
     assert aws.get("sp").native_id == first.native_id
 

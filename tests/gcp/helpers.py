@@ -13,15 +13,17 @@ from tests.conftest import REPO
 
 
 def spot(name="sp1", zones=("us-central1-a",), **kw) -> InstanceSpec:
+    """A spot VM's spec, stamped with nbctl's labels as the core hands it to `create`."""
     fields = dict(gpu="t4", gpu_count=1, preemptible=True, owner="tester")
     fields.update(kw)
-    return InstanceSpec(name=name, provider="gcp", zones=tuple(zones), **fields)
+    return InstanceSpec(name=name, provider="gcp", zones=tuple(zones), **fields).stamped()
 
 
 def notebook(name="nb1", zones=("us-central1-b",), **kw) -> InstanceSpec:
+    """A Workbench instance's spec, stamped with nbctl's labels as the core hands it to `create`."""
     fields = dict(gpu="t4", gpu_count=1, owner="tester")
     fields.update(kw)
-    return InstanceSpec(name=name, provider="gcp", zones=tuple(zones), **fields)
+    return InstanceSpec(name=name, provider="gcp", zones=tuple(zones), **fields).stamped()
 
 
 def wait_state(provider, name, want, timeout=10.0):

@@ -80,10 +80,21 @@ def test_insert_carries_labels_startup_script_and_idle_timeout(gcp, emu):
     assert items["idle-timeout-seconds"] == "2700"
 
 
-def test_create_of_an_existing_name_returns_it_without_a_second_insert(gcp, emu):
+def test_a_repeated_create_is_the_same_insert_and_returns_the_first_vm(gcp, emu):
     a = gcp.create(spot())
-    b = gcp.create(spot())
+    b = gcp.create(spot())  # a retried request: the same requestId
     assert b.native_id == a.native_id
+    assert len({r["query"]["requestId"][0] for r in inserts(emu)}) == 1
+    assert len(emu.compute.instances) == 1
+
+
+def test_up_of_an_existing_name_sends_no_second_insert(gcp, emu):
+    from nbctl_cloud import lifecycle
+    from nbctl_cloud.store import Store
+
+    a, created = lifecycle.up(gcp, spot(), store=Store(), wait=False)
+    b, again = lifecycle.up(gcp, spot(), store=Store(), wait=False)
+    assert created and not again and b.native_id == a.native_id
     assert emu.counts[INSERT] == 1
 
 

@@ -41,10 +41,21 @@ def test_notebooks_is_spoken_over_rest_to_the_configured_endpoint(gcp, emu):
     assert emu.counts["notebooks.projects.locations.operations.get"] >= 1
 
 
-def test_create_of_an_existing_name_returns_it_without_a_second_create(gcp, emu):
-    gcp.create(notebook())
-    again = gcp.create(notebook())
-    assert again.name == "nb1"
+def test_a_repeated_create_is_the_same_request_and_returns_the_first_instance(gcp, emu):
+    first = gcp.create(notebook())
+    again = gcp.create(notebook())  # a retried request: the same requestId
+    assert again.name == "nb1" and again.native_id == first.native_id
+    assert len({r["query"]["requestId"][0] for r in creates(emu)}) == 1
+    assert len(emu.notebooks.instances) == 1
+
+
+def test_up_of_an_existing_name_sends_no_second_create(gcp, emu):
+    from nbctl_cloud import lifecycle
+    from nbctl_cloud.store import Store
+
+    lifecycle.up(gcp, notebook(), store=Store(), wait=False)
+    again, created = lifecycle.up(gcp, notebook(), store=Store(), wait=False)
+    assert again.name == "nb1" and not created
     assert emu.counts[CREATE] == 1
 
 

@@ -36,7 +36,8 @@ def make_spec():
     def make(name: str = "ps1", **kw) -> InstanceSpec:
         kw.setdefault("gpu", "a4000")
         kw.setdefault("gpu_count", 1)
-        return InstanceSpec(name=name, provider="paperspace", owner="tester", **kw)
+        # stamped with nbctl's labels, as the core hands a spec to `create`
+        return InstanceSpec(name=name, provider="paperspace", owner="tester", **kw).stamped()
 
     return make
 
