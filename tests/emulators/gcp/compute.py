@@ -42,6 +42,7 @@ class Compute(Operations, ResourcePolicies):
         self.vms = None  # a VmRuntime when VMs run for real (see vms.py)
         # One row per boot: when it was asked for and when the VM was RUNNING (epoch seconds).
         self.boots: list[dict] = []
+        self.boot_count: dict[tuple[str, str], int] = {}  # (zone, name) -> boots so far
 
     def _image(self, family: str) -> dict:
         name = f"{family}-v20250601-debian-11-py310"
@@ -115,9 +116,13 @@ class Compute(Operations, ResourcePolicies):
 
     def _boot(self, inst: dict, zone: str, asked: float) -> None:
         inst["status"] = "STAGING"
+        # Each boot is its own: a timer left from an earlier boot (one preempted or stopped
+        # while it staged) must not bring a later boot up early.
+        key = (zone, inst["name"])
+        self.boot_count[key] = boot = self.boot_count.get(key, 0) + 1
 
         def up():
-            if inst["status"] == "STAGING":
+            if inst["status"] == "STAGING" and self.boot_count[key] == boot:
                 inst["status"] = "RUNNING"
                 inst["lastStartTimestamp"] = now_iso()
                 for nic in inst.get("networkInterfaces") or []:
