@@ -6,7 +6,6 @@ import time
 
 import click
 
-from .. import log
 from ..errors import UserError
 from .common import OUTPUT, get_provider, open_store, seconds
 
@@ -79,6 +78,7 @@ def run(name, command, provider, gpu, preemptible, region, zones, checkpoint_url
         from ..runtime.workdir import ARCHIVE, pack
         url = f"{job_spec.status_url}/{ARCHIVE}"
         size = pack(workdir, url)
+        from .. import log
         log.get().info("packed %s (%d bytes) to %s", workdir, size, url)
         job_spec = replace(job_spec, workdir_url=url)
     store = open_store()
