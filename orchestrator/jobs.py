@@ -15,7 +15,7 @@ import json
 import time
 import uuid
 
-from . import log
+from . import lifecycle, log
 from .errors import CapacityError, NbctlError, UserError
 from .model import Capability, InstanceSpec, Job, JobSpec, JobState, State
 from .provider import Provider
@@ -47,7 +47,6 @@ def all_jobs(store: Store, active_only: bool = False) -> list[Job]:
 def submit(provider: Provider, spec: JobSpec, store: Store, progress=None) -> Job:
     """Create (or reuse) the machine, record the job, start its first attempt."""
     provider.require(Capability.JOBS, spec.instance)
-    from . import lifecycle
     store.add_job(spec, provider.name)
     try:
         lifecycle.up(provider, spec.instance, store=store, wait=True,
@@ -143,7 +142,6 @@ def _recover(store: Store, job: Job, provider: Provider, *, preempted: bool, why
 
 def reprovision(provider: Provider, spec: InstanceSpec, store: Store) -> None:
     """Bring the machine back: the same one first, else a fresh one in the next allowed zone."""
-    from . import lifecycle
     try:
         lifecycle.up(provider, spec, store=store, wait=True)
         return

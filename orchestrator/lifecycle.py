@@ -17,6 +17,7 @@ from . import log
 from .errors import CapacityError, NbctlError, NotFound, Scope, UserError
 from .model import LABEL_OWNER, LABEL_SPEC_HASH, Capability, Instance, InstanceSpec, State
 from .provider import Provider
+from .schedule import apply_schedule, remove_schedule
 from .store import Record, Store
 
 Progress = Callable[[str, State, float], None]
@@ -200,7 +201,6 @@ def _cleanup(provider: Provider, store: Store, name: str) -> None:
 
 def _apply_policies(provider: Provider, spec: InstanceSpec, store: Store) -> None:
     if spec.schedule is not None:
-        from .schedule import apply_schedule
         apply_schedule(provider, spec.name, spec.schedule, store)
 
 
@@ -233,7 +233,6 @@ def _transition(verb: str, provider: Provider, name: str, store: Store, targets:
 def down(provider: Provider, name: str, *, store: Store, wait: bool = True,
          timeout: float = DEFAULT_TIMEOUT, progress: Progress = _quiet) -> None:
     with store.lock(f"instance:{name}", what=f"`nbctl down {name}`"):
-        from .schedule import remove_schedule
         remove_schedule(provider, name, store)
         log.get().info("delete %s on %s", name, provider.name)
         provider.delete(name)

@@ -63,7 +63,7 @@ def build_spec(provider: Provider, name: str, *, gpu: str | None = None, preempt
     if region is not None and (not region.replace("-", "").isalnum() or len(region) > 63):
         raise UserError(f"invalid --region {region!r}: use a region name such as us-central1")
     idle = parse_duration(idle_timeout, what="--idle-timeout") if idle_timeout else None
-    from .schedule import check_schedule, make_schedule
+    from .schedule import check_schedule, make_schedule  # the store loads only when needed
 
     schedule = make_schedule(schedule_stop, schedule_start, tz)
     if schedule is not None:

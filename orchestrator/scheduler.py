@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Callable
 from zoneinfo import ZoneInfo
 
-from . import log
+from . import lifecycle, log
 from .errors import NbctlError
 from .provider import Provider
 from .store import Store
@@ -54,7 +54,6 @@ def next_fire(expr: str, tz: str, now: float) -> float:
 def run_once(store: Store, provider_for: Callable[[str], Provider], *, now: float | None = None,
              grace: float = DEFAULT_GRACE) -> list[Fired]:
     """Perform every due fire once; returns what this process did."""
-    from . import lifecycle
 
     now = time.time() if now is None else now
     done: list[Fired] = []
