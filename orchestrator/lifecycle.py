@@ -273,7 +273,8 @@ def record_preemptions(store: Store, provider: Provider, since: float) -> int:
     returns how many were new. Nothing for a provider that keeps no such record."""
     if not provider.supports(Capability.PREEMPTION_RECORD):
         return 0
-    known = {(e["name"], e["detail"]) for e in store.events() if e["kind"] == "preempted"}
+    known = {(e["name"], e["detail"]) for e in store.events(since=since)
+             if e["kind"] == "preempted"}
     new = 0
     for p in provider.preemptions(datetime.fromtimestamp(since, timezone.utc)):
         detail = f"{p.source} at {p.at.astimezone(timezone.utc).isoformat()}"

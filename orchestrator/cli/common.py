@@ -33,6 +33,18 @@ def get_provider(name: str, need_sdk: bool = True):
     return provider
 
 
+def provider_cache():
+    """A get_provider that makes each provider once, for commands that serve many machines."""
+    made: dict = {}
+
+    def provider(name: str):
+        if name not in made:
+            made[name] = get_provider(name)
+        return made[name]
+
+    return provider
+
+
 def show_notes(prov, fmt: str) -> list[str]:
     """Print the provider's notes to stderr (not in JSON mode); returns them for the JSON."""
     notes = prov.warnings

@@ -89,24 +89,21 @@ def up(name, provider, gpu, preemptible, region, zones, image, disk_gb, idle_tim
 @OUTPUT
 def status(name, refresh, fmt):
     """Show instances as last seen (or, with --refresh, as the clouds see them now)."""
+    from ..lifecycle import find
     from ..output import emit
     store = open_store()
+    rec = find(store, name) if name else None
     if refresh:
         from ..config import owner
+        from ..lifecycle import record_preemptions
         from ..lifecycle import refresh as reconcile
-        names = {r.instance.provider for r in store.all()}
-        if name:
-            from ..lifecycle import find
-            names = {find(store, name).instance.provider}
+        names = {rec.instance.provider} if rec else {r.instance.provider for r in store.all()}
         providers = {p: get_provider(p) for p in sorted(names)}
         reconcile(store, providers, owner())
-        if name:  # one machine asked about: its preemptions from the cloud's own record too
-            from ..lifecycle import find, record_preemptions
-            record_preemptions(store, providers[find(store, name).instance.provider],
-                               since=find(store, name).created_at)
+        if rec:  # one machine asked about: its preemptions from the cloud's own record too
+            record_preemptions(store, providers[rec.instance.provider], since=rec.created_at)
     if name:
-        from ..lifecycle import find
-        rec = find(store, name)
+        rec = find(store, name)  # as the refresh left it
         d = row(rec.to_dict())
         if rec.spec:
             d["spec"] = rec.spec.to_dict()

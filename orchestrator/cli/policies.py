@@ -6,7 +6,7 @@ import time
 import click
 
 from ..errors import UserError
-from .common import OUTPUT, get_provider, open_store, provider_for, seconds, show_notes
+from .common import OUTPUT, open_store, provider_cache, provider_for, seconds, show_notes
 
 
 @click.group()
@@ -94,26 +94,21 @@ def scheduler(once, grace, interval, fmt):
     from ..scheduler import run_once, serve
     grace_s, interval_s = seconds(grace, "--grace"), seconds(interval, "--interval")
     store = open_store()
-    providers: dict = {}
-
-    def provider_for(name: str):
-        if name not in providers:
-            providers[name] = get_provider(name)
-        return providers[name]
+    provider = provider_cache()
 
     def report(f) -> None:
         emit(f.__dict__, fmt, text=f"{time.strftime('%H:%M:%S')} {f.name}: {f.action} "
                                    f"{'done' if f.ok else 'not done: ' + f.detail}")
 
     if once:
-        fired = run_once(store, provider_for, grace=grace_s)
+        fired = run_once(store, provider, grace=grace_s)
         if fmt == "json":
             emit([f.__dict__ for f in fired], fmt)
         else:
             for f in fired:
                 report(f)
         return
-    serve(store, provider_for, interval=interval_s, grace=grace_s, report=report)
+    serve(store, provider, interval=interval_s, grace=grace_s, report=report)
 
 
 @click.command()

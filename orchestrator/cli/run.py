@@ -7,7 +7,7 @@ import time
 import click
 
 from ..errors import UserError
-from .common import OUTPUT, get_provider, open_store, seconds
+from .common import OUTPUT, get_provider, open_store, provider_cache, seconds
 
 JOB_COLUMNS = [("run_id", "RUN ID"), ("instance", "INSTANCE"), ("provider", "PROVIDER"),
                ("state", "STATE"), ("restarts", "RESTARTS"), ("preemptions", "PREEMPTIONS"),
@@ -172,13 +172,10 @@ def controller(once, interval):
     from .. import jobs
     every = seconds(interval, "--interval")
     store = open_store()
-    providers: dict = {}
+    provider = provider_cache()
     while True:
         for job in jobs.all_jobs(store, active_only=True):
-            pname = job.spec.instance.provider
-            if pname not in providers:
-                providers[pname] = get_provider(pname)
-            after = jobs.step(store, job, providers[pname])
+            after = jobs.step(store, job, provider(job.spec.instance.provider))
             if after.state != job.state or after.restarts != job.restarts:
                 click.echo(f"{time.strftime('%H:%M:%S')} {job.spec.run_id}: {after.state.value}"
                            f" restarts={after.restarts}", err=True)
