@@ -143,12 +143,17 @@ class PaperspaceProvider(Provider, StopStart, NativeIdleShutdown, NotebookUrl):
         """The machine as Paperspace sees it now, or None if nbctl made none with this name."""
         from .machines import to_instance
         found = self.machines.find(name)
-        return to_instance(found, self.name, self.gpu_of()) if found else None
+        if found is None:
+            return None
+        return to_instance(found, self.name, self.gpu_of(),
+                           failure=self.machines.failure(found.machine))
 
     def list(self, labels: dict[str, str] | None = None) -> list[Instance]:
-        """Every nbctl machine of this owner in every region: two listings, not one per machine."""
+        """Every nbctl machine of this owner in every region: two listings, plus one events
+        listing per machine still provisioning (only there can a failed create show)."""
         from .machines import to_instance
-        out = [to_instance(f, self.name, self.gpu_of()) for f in self.machines.list()]
+        out = [to_instance(f, self.name, self.gpu_of(), failure=self.machines.failure(f.machine))
+               for f in self.machines.list()]
         return [i for i in out if match_labels(i.labels, labels)]
 
     def stop(self, name: str) -> None:

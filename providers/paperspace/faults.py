@@ -3,8 +3,11 @@
 Every API v1 error has the documented shape `{"message": str, "code": str, "details"?: obj}`
 (components.responses.error in https://api.paperspace.com/v1/openapi.json); `code` carries
 tRPC-style names such as UNAUTHORIZED, NOT_FOUND, BAD_REQUEST, TOO_MANY_REQUESTS. The
-stockout sentence is the one Paperspace shows users ("We are currently out of capacity for the
-selected VM type. Try again in a few minutes, or select a different instance.").
+stockout sentence is the one Paperspace answered users ("We are currently out of capacity for
+the selected VM type. Try again in a few minutes, or select a different instance.",
+github.com/Paperspace/gradient-cli issue #327). Other messages are not documented, so rows
+match on the HTTP status; a start or stop refused between states is recognised by the
+machine's own state (machines.py), not by words.
 
 The table is read top to bottom; the first matching row decides (nbctl_cloud.faults). Nothing
 here imports httpx at module level.
@@ -31,8 +34,7 @@ def _fields(f: Fault) -> dict:
 TABLE = FaultTable(
     rows=(
         Row("out-of-capacity", errors.CapacityError, errors.Scope.ZONE, http=_CLIENT | _5XX,
-            pattern=r"out of capacity|no capacity|insufficient capacity|"
-                    r"not (currently )?available in (this|the selected) region",
+            pattern=r"out of capacity",
             fix="try another --zone/--region or another GPU"),
         Row("machine-limit", errors.QuotaError, errors.Scope.GLOBAL, http=_CLIENT | {403},
             pattern=r"machine limit|maximum number of machines|max machines",
@@ -43,9 +45,6 @@ TABLE = FaultTable(
         Row("not-found", errors.NotFound, http=(404,)),
         Row("rate-limited", errors.TransientError, http=(429,)),
         Row("server-error", errors.TransientError, http=_5XX),
-        # A start or stop sent while the machine is between states: try again shortly.
-        Row("busy", errors.TransientError, http=_CLIENT,
-            pattern=r"currently (starting|stopping|restarting|provisioning|upgrading)"),
         Row("bad-request", errors.UserError, http=_CLIENT,
             fix="check --gpu, --region/--zone, --disk-gb and the template_id setting"),
     ),

@@ -5,6 +5,7 @@ Endpoints used (https://docs.digitalocean.com/reference/paperspace/api-reference
   POST   /machines                  create                     PUT /machines/{id}  update
   PATCH  /machines/{id}/start|stop  start / stop               DELETE /machines/{id}
   GET    /machine-availability      capacity of a type in a region
+  GET    /machine-events?machineId= a machine's events: a failed create shows only there
   GET    /os-templates              to resolve the ML-in-a-Box template
   GET|POST|PUT|DELETE /startup-scripts[/{id}]   nbctl's marker and boot script (see marker.py)
 """
@@ -14,7 +15,14 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 
-from nbctl_cloud.errors import CapacityError, NbctlError, NotFound, Scope, UserError
+from nbctl_cloud.errors import (
+    CapacityError,
+    NbctlError,
+    NotFound,
+    Scope,
+    TransientError,
+    UserError,
+)
 from nbctl_cloud.model import Instance
 
 from .api import Api
@@ -28,6 +36,8 @@ STOP_COMMAND = "shutdown -h now"
 NOTEBOOK_DIR = "/home/paperspace"  # the ML-in-a-Box login user's home
 _NO_START_NEEDED = {"ready", "starting", "provisioning", "serviceready", "restarting", "upgrading"}
 _NO_STOP_NEEDED = {"off", "stopping"}
+# States a machine passes through on its own: a start or stop refused in one is tried again.
+_MOVING = {"starting", "stopping", "restarting", "provisioning", "serviceready", "upgrading"}
 
 
 def shutdown_hours(idle_seconds: int) -> int:
@@ -186,14 +196,44 @@ class Machines:
 
     # -- acting on one machine ----------------------------------------------------------------
     def stop(self, name: str) -> None:
-        f = self._require(name)
-        if f.machine.get("state") not in _NO_STOP_NEEDED:
-            self.api.call("PATCH", f"machines/{f.machine['id']}/stop")
+        self._act(self._require(name), "stop", _NO_STOP_NEEDED)
 
     def start(self, name: str) -> None:
-        f = self._require(name)
-        if f.machine.get("state") not in _NO_START_NEEDED:
-            self.api.call("PATCH", f"machines/{f.machine['id']}/start")
+        self._act(self._require(name), "start", _NO_START_NEEDED)
+
+    def _act(self, f: Found, verb: str, not_needed: set[str]) -> None:
+        seen = [f.machine.get("state")]  # the state last seen before sending
+        if seen[0] in not_needed:
+            return
+        from nbctl_cloud import retry
+        retry.call(self._act_once, f.machine["id"], verb, not_needed, seen)
+
+    def _act_once(self, machine_id: str, verb: str, not_needed: set[str], seen: list) -> None:
+        try:
+            self.api.call("PATCH", f"machines/{machine_id}/{verb}", retried=False)
+        except UserError:
+            # Paperspace refuses a start or stop between states in words it does not
+            # document: the machine's own `state` decides. Refused while it was moving (or
+            # is moving now): try again; refused while settled: the user's error.
+            state = (self.api.call("GET", f"machines/{machine_id}") or {}).get("state")
+            if state in not_needed:
+                return
+            was, seen[0] = seen[0], state
+            if state in _MOVING or was in _MOVING:
+                raise TransientError(f"Paperspace machine {machine_id} is {state}: "
+                                     f"{verb} is tried again") from None
+            raise
+
+    def failure(self, machine: dict) -> str | None:
+        """Why Paperspace could not create this machine, or None. Such a machine keeps the
+        state "provisioning" (the Machine state enum has no failed state); its `create`
+        event ends in state "error" with the reason (MachineEvent in the API reference)."""
+        if machine.get("state") != "provisioning" or machine.get("dtDeleted"):
+            return None
+        for event in self.api.pages("machine-events", {"machineId": machine["id"]}):
+            if event.get("name") == "create" and event.get("state") == "error":
+                return str(event.get("error") or "no reason given")
+        return None
 
     def delete(self, name: str) -> None:
         """Delete every machine marked with this name, then their marker scripts."""
@@ -236,16 +276,20 @@ class Machines:
 
 
 def to_instance(f: Found, provider: str, gpu_of: dict[str, tuple[str, int]],
-                detail: str | None = None) -> Instance:
-    """The normalized Instance of a machine (its `url` carries no token)."""
+                detail: str | None = None, failure: str | None = None) -> Instance:
+    """The normalized Instance of a machine (its `url` carries no token); `failure`: why
+    Paperspace could not create it (see Machines.failure), making it FAILED."""
     m = f.machine
+    if failure:
+        detail = f"Paperspace could not create the machine: {failure}"
     gpu, count = gpu_of.get(str(m.get("machineType")), (None, 0))
     ip = m.get("publicIp")
     if detail is None and m.get("autoShutdownEnabled") and m.get("autoShutdownTimeout"):
         detail = f"Paperspace auto-shutdown after {m['autoShutdownTimeout']:g}h idle"
     return Instance(
         name=f.marker.name, provider=provider,
-        state=machine_state(m.get("state"), deleted=bool(m.get("dtDeleted"))),
+        state=machine_state(m.get("state"), deleted=bool(m.get("dtDeleted")),
+                            failed=bool(failure)),
         native_id=m.get("id"), zone=m.get("region"), gpu=gpu, gpu_count=count,
         preemptible=False, backend=BACKEND,
         url=f"http://{ip}:{JUPYTER_PORT}/lab" if ip else None,

@@ -42,7 +42,10 @@ class Settings:
         if region not in REGIONS:
             raise UserError(f"invalid Paperspace region {region!r} in config.toml: use one of "
                             f"{', '.join(REGIONS)}")
-        disk = int(config.get("disk_gb") or DEFAULT_DISK_GB)
+        disk = config.get("disk_gb") or DEFAULT_DISK_GB
+        if disk not in DISK_SIZES:
+            raise UserError(f"invalid Paperspace disk_gb {disk!r} in config.toml: use one of "
+                            f"{', '.join(map(str, DISK_SIZES))}")
         return cls(api_url=(os.environ.get(URL_ENV) or config.get("api_url") or API_URL).rstrip("/"),
                    region=region, template_id=config.get("template_id") or None,
                    disk_gb=disk)

@@ -6,7 +6,6 @@ from nbctl_cloud.errors import CapacityError
 from nbctl_cloud.model import InstanceSpec
 from nbctl_cloud.testing.conformance import ProviderConformance
 
-from tests.emulators.paperspace import CAPACITY_MESSAGE
 from tests.paperspace import conftest as paperspace_fixtures
 
 emu = paperspace_fixtures.emu
@@ -26,6 +25,7 @@ class TestPaperspaceConformance(ProviderConformance):
     @pytest.fixture
     def refuse_create(self, emu):
         def refuse(spec):
-            emu.inject("POST", "/machines", 400, CAPACITY_MESSAGE, times=100)
+            for region in ("ny2", "ca1", "ams1"):
+                emu.run_out_of_capacity("A4000", region)
             return CapacityError
         return refuse

@@ -42,7 +42,7 @@ def make_spec():
     return make
 
 
-def wait_state(provider, name, state, timeout: float = 5.0):
+def wait_state(provider, name, state, timeout: float = 60.0):
     import time
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

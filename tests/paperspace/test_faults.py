@@ -13,10 +13,12 @@ from nbctl_cloud.errors import (
 )
 from nbctl_cloud.providers.paperspace.faults import TABLE, classify
 
-from tests.emulators.paperspace import CAPACITY_MESSAGE
+# Paperspace's stockout answer, as users reported it (github.com/Paperspace/gradient-cli #327).
+STOCKOUT = ("We are currently out of capacity for the selected VM type. Try again in a few "
+            "minutes, or select a different instance.")
 
 ROWS = {
-    "out-of-capacity": (400, {"message": CAPACITY_MESSAGE, "code": "BAD_REQUEST"},
+    "out-of-capacity": (400, {"message": STOCKOUT, "code": "BAD_REQUEST"},
                         CapacityError, Scope.ZONE),
     "machine-limit": (400, {"message": "You have reached your machine limit. Contact support.",
                             "code": "BAD_REQUEST"}, QuotaError, Scope.GLOBAL),
@@ -29,8 +31,6 @@ ROWS = {
                      TransientError, None),
     "server-error": (503, {"message": "Service unavailable", "code": "INTERNAL_SERVER_ERROR"},
                      TransientError, None),
-    "busy": (400, {"message": "This machine is currently stopping.", "code": "BAD_REQUEST"},
-             TransientError, None),
     "bad-request": (400, {"message": "Input validation failed", "code": "BAD_REQUEST",
                           "details": {"issues": [{"message": "diskSize: Required"}]}},
                     UserError, None),
@@ -70,15 +70,17 @@ def test_transient_answer_is_retried_until_it_succeeds(emu, paperspace, make_spe
     assert emu.count("GET", "/startup-scripts") == 3
 
 
-def test_stockout_on_create_is_a_zone_capacity_error(emu, paperspace, make_spec):
-    emu.inject("POST", "/machines", 400, CAPACITY_MESSAGE)
+def test_paperspace_refuses_a_create_out_of_capacity_though_availability_said_yes(
+        emu, paperspace, make_spec):
+    emu.run_out_of_capacity("A4000", "ny2")
     with pytest.raises(CapacityError) as e:
-        paperspace.create(make_spec())
-    assert e.value.scope is Scope.ZONE
+        paperspace.create(make_spec(zones=("ny2",)))
+    assert e.value.scope is Scope.ZONE and emu.count("POST", "/machines") == 1
+    assert emu.live_machines() == []
 
 
 def test_bad_request_is_not_retried(emu, paperspace, make_spec):
-    emu.inject("POST", "/machines", 400, "Invalid machine type", times=5)
+    emu.inject("POST", "/machines", 400, "any words", times=5)
     with pytest.raises(UserError):
         paperspace.create(make_spec())
     assert emu.count("POST", "/machines") == 1

@@ -83,6 +83,8 @@ def test_same_name_machine_without_marker_is_not_adopted(emu, paperspace, make_s
 def test_list_makes_two_listings_whatever_the_number_of_machines(emu, paperspace, make_spec):
     for n in ("a1", "a2", "a3"):
         paperspace.create(make_spec(n))
+    for n in ("a1", "a2", "a3"):  # past provisioning, where a failed create is looked for
+        wait_state(paperspace, n, State.RUNNING)
     before = len(emu.requests)
     found = paperspace.list({"nbctl-owner": "tester"})
     assert sorted(i.name for i in found) == ["a1", "a2", "a3"]
@@ -131,15 +133,37 @@ def test_start_of_running_machine_sends_nothing(emu, paperspace, make_spec):
     assert emu.count("PATCH", "/machines/{id}/start") == 0
 
 
-def test_start_while_stopping_waits_for_off_then_starts(emu, paperspace, make_spec):
+def test_paperspace_refuses_start_of_a_stopping_machine_so_start_is_tried_again(
+        emu, paperspace, make_spec):
     paperspace.create(make_spec())
     wait_state(paperspace, "ps1", State.RUNNING)
     paperspace.stop("ps1")
-    emu.inject("PATCH", "/machines/{id}/start", 400, "This machine is currently stopping.")
-    emu.machines[paperspace.get("ps1").native_id]["state"] = "off"  # stopped meanwhile
+    real = emu._patch_machines_id_start
+
+    def refuse_then_finish_stopping(params, **kw):
+        emu._patch_machines_id_start = real
+        m = emu.machines[params["id"]]
+        try:
+            return real(params=params, **kw)  # refused: the machine is still stopping
+        finally:
+            m["_phases"] = [(0.0, "off")]  # ... and is off by the next look
+
+    emu._patch_machines_id_start = refuse_then_finish_stopping
     paperspace.start("ps1")
     wait_state(paperspace, "ps1", State.RUNNING)
     assert emu.count("PATCH", "/machines/{id}/start") == 2
+
+
+def test_start_refused_for_a_reason_other_than_a_moving_state_is_not_retried(
+        emu, paperspace, make_spec):
+    paperspace.create(make_spec())
+    wait_state(paperspace, "ps1", State.RUNNING)
+    paperspace.stop("ps1")
+    wait_state(paperspace, "ps1", State.STOPPED)
+    emu.inject("PATCH", "/machines/{id}/start", 400, "any words", times=5)
+    with pytest.raises(UserError):
+        paperspace.start("ps1")
+    assert emu.count("PATCH", "/machines/{id}/start") == 1
 
 
 def test_start_and_stop_send_no_body(emu, paperspace, make_spec):

@@ -3,7 +3,9 @@ import pytest
 from nbctl_cloud.model import State
 from nbctl_cloud.providers.paperspace.states import MACHINE_STATES, machine_state
 
-from tests.emulators.paperspace.schema import MACHINE_STATES as DOCUMENTED
+# The Machine `state` enum of the API v1 OpenAPI (https://api.paperspace.com/v1/openapi.json).
+DOCUMENTED = ("off", "starting", "stopping", "restarting", "serviceready", "ready", "upgrading",
+              "provisioning")
 
 
 @pytest.mark.parametrize("native,expected", [
@@ -30,6 +32,10 @@ def test_unknown_state_is_pending_not_an_error():
 
 def test_machine_with_dt_deleted_is_deleting_whatever_its_state():
     assert machine_state("ready", deleted=True) is State.DELETING
+
+
+def test_a_machine_whose_create_event_failed_is_failed_whatever_its_state():
+    assert machine_state("provisioning", failed=True) is State.FAILED
 
 
 def test_no_state_is_preempted_since_paperspace_has_no_spot():

@@ -16,10 +16,13 @@ def main() -> int:
     p.add_argument("--provision-delay", type=float, default=0.3)
     p.add_argument("--transition-delay", type=float, default=0.2,
                    help="seconds for start, stop and delete")
+    p.add_argument("--hour-seconds", type=float, default=3600.0,
+                   help="seconds one hour of autoShutdownTimeout lasts")
     args = p.parse_args()
     d = args.transition_delay
     emu = PaperspaceEmulator(key=args.key, port=args.port,
-                             delays=Delays(provision=args.provision_delay, start=d, stop=d, delete=d))
+                             delays=Delays(provision=args.provision_delay, start=d, stop=d, delete=d),
+                             hour_seconds=args.hour_seconds)
     emu.start()
     print(emu.url, flush=True)
     done = threading.Event()

@@ -1,15 +1,12 @@
 """The request shapes the fake accepts, as data, from the Paperspace API v1 reference
 (https://docs.digitalocean.com/reference/paperspace/api-reference/, OpenAPI document
-https://api.paperspace.com/v1/openapi.json). Each entry: allowed body fields with type, enum
-and required flag, or body None for endpoints that take no body; allowed query parameters.
+https://api.paperspace.com/v1/openapi.json; see reference.py for the copy followed). Each
+entry: allowed body fields with type, enum and required flag, or body None for endpoints that
+take no body; allowed query parameters. Strict: an unknown field or query parameter is a misfit.
 """
 from __future__ import annotations
 
-REGIONS = ["ny2", "ca1", "ams1"]
-DISK_SIZES = [50, 100, 250, 500, 1000, 2000, 4000, 8000, 12000, 16000]
-MACHINE_STATES = ["off", "starting", "stopping", "restarting", "serviceready", "ready",
-                  "upgrading", "provisioning"]
-EVENT_STATES = ["new", "in progress", "done", "error", "cancelled"]
+from .reference import DISK_SIZES
 
 S = {"type": "string"}
 S1 = {"type": "string", "minLength": 1}
@@ -23,7 +20,7 @@ ENDPOINTS: dict[tuple[str, str], dict] = {
     ("POST", "/machines"): {  # operationId machines-create
         "body": {
             "name": S1, "machineType": S, "templateId": S, "networkId": S,
-            "diskSize": {"type": "number", "exclusiveMinimum": 0},
+            "diskSize": {"type": "number", "enum": list(DISK_SIZES)},
             "region": S,
             "publicIpType": {"type": "string", "enum": ["static", "dynamic", "none"]},
             "autoSnapshotEnabled": B,
@@ -46,7 +43,8 @@ ENDPOINTS: dict[tuple[str, str], dict] = {
     ("GET", "/machines/{id}"): {"body": None},
     ("PUT", "/machines/{id}"): {  # machines-update
         "body": {
-            "name": S, "machineType": S, "diskSize": N, "networkId": S,
+            "name": S, "machineType": S, "diskSize": {"type": "number", "enum": list(DISK_SIZES)},
+            "networkId": S,
             "publicIpType": {"type": "string", "enum": ["static", "dynamic", "none"]},
             "autoSnapshotEnabled": B,
             "autoSnapshotFrequency": {"type": "string",
@@ -66,6 +64,11 @@ ENDPOINTS: dict[tuple[str, str], dict] = {
         "body": None, "query": {"machineType": S, "region": S},
         "required_query": ["machineType", "region"],
     },
+    ("GET", "/machine-events"): {  # machineEvents-list
+        "body": None, "query": {**LIST_QUERY, "orderBy": {"type": "string", "enum": ["dtCreated"]},
+                                "machineId": S},
+    },
+    ("GET", "/machine-events/{id}"): {"body": None},  # machineEvents-get
     ("GET", "/os-templates"): {  # osTemplates-list
         "body": None, "query": {**LIST_QUERY, "orderBy": {"type": "string", "enum": ["name"]},
                                 "name": S},
@@ -101,8 +104,6 @@ def check_value(field: str, spec: dict, value) -> str | None:
         return f"{field}: {value!r} is not one of {spec['enum']}"
     if spec.get("minLength") and len(value) < spec["minLength"]:
         return f"{field}: must not be empty"
-    if "exclusiveMinimum" in spec and not value > spec["exclusiveMinimum"]:
-        return f"{field}: must be greater than {spec['exclusiveMinimum']}"
     if kind == "array" and "items" in spec:
         for i, item in enumerate(value):
             why = check_value(f"{field}[{i}]", spec["items"], item)

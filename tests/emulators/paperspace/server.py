@@ -2,6 +2,9 @@
 
 Machines move through the documented states over time (provisioning -> ready; stopping ->
 off; starting -> ready), deletes take a moment, list endpoints page with `hasMore`/`nextPage`.
+Each boot runs the machine's startup script (recorded in `script_runs`), an idle machine with
+auto-shutdown is stopped after its timeout (hours, scaled by `hour_seconds`), and a machine
+whose provisioning fails (`fail_provisioning`) shows it in its create event.
 Every request is recorded; bodies and queries are checked against schema.ENDPOINTS and a
 misfit is answered 400 (shape of the documented error object) and kept in `violations`. The
 Bearer key must be the configured one, else 401. Failures can be injected per call, from
@@ -12,19 +15,23 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
-from .resources import CAPACITY_MESSAGE, ApiError, Delays, Resources
+from .reference import UNKNOWN_TEXT
+from .resources import ApiError, Delays, Resources
 from .schema import ENDPOINTS, check_body, check_query
 
-__all__ = ["PaperspaceEmulator", "ApiError", "Delays", "CAPACITY_MESSAGE"]
+__all__ = ["PaperspaceEmulator", "ApiError", "Delays"]
 
 _ROUTES = [(re.compile(p), r) for p, r in (
     (r"^/machines$", "/machines"),
     (r"^/machines/(?P<id>[^/]+)$", "/machines/{id}"),
     (r"^/machines/(?P<id>[^/]+)/(?P<verb>start|stop|restart)$", None),
     (r"^/machine-availability$", "/machine-availability"),
+    (r"^/machine-events$", "/machine-events"),
+    (r"^/machine-events/(?P<id>[^/]+)$", "/machine-events/{id}"),
     (r"^/os-templates$", "/os-templates"),
     (r"^/startup-scripts$", "/startup-scripts"),
     (r"^/startup-scripts/(?P<id>[^/]+)$", "/startup-scripts/{id}"),
@@ -35,13 +42,19 @@ class PaperspaceEmulator(Resources):
     """The fake API on loopback: `start()`, point the client at `url`, `stop()`."""
 
     def __init__(self, *, key: str = "ps-test-key", delays: Delays | None = None,
-                 page_size: int = 20, host: str = "127.0.0.1", port: int = 0):
+                 page_size: int = 20, hour_seconds: float = 3600.0, host: str = "127.0.0.1",
+                 port: int = 0):
         self.key = key
         self.delays = delays or Delays()
         self.page_size = page_size
+        self.hour_seconds = hour_seconds  # what one hour of autoShutdownTimeout lasts here
         self.machines: dict[str, dict] = {}
         self.scripts: dict[str, dict] = {}
+        self.events: dict[str, dict] = {}
+        self.script_runs: list[dict] = []
         self.unavailable: set[tuple[str, str]] = set()  # (machineType, region)
+        self.out_of_capacity: set[tuple[str, str]] = set()
+        self.failing: dict[tuple[str, str], str] = {}
         self.requests: list[dict] = []
         self.violations: list[dict] = []
         self._injected: list[dict] = []
@@ -80,6 +93,35 @@ class PaperspaceEmulator(Resources):
         with self._lock:
             (self.unavailable.discard if available else self.unavailable.add)((machine_type, region))
 
+    def run_out_of_capacity(self, machine_type: str, region: str) -> None:
+        """Creating this type in this region is refused with Paperspace's stockout answer,
+        though machine-availability still says yes (the docs warn that availability is only
+        a point-in-time answer)."""
+        with self._lock:
+            self.out_of_capacity.add((machine_type, region))
+
+    def fail_provisioning(self, machine_type: str, region: str,
+                          error: str = f"provisioning failed {UNKNOWN_TEXT}") -> None:
+        """Creates of this type in this region are accepted, then fail: the machine stays
+        "provisioning" and its create event ends in state "error" with this error."""
+        with self._lock:
+            self.failing[(machine_type, region)] = error
+
+    def set_busy(self, machine_id: str, busy: bool) -> None:
+        """Mark a machine in use (auto-shutdown waits) or idle (idleness counts from now)."""
+        with self._lock:
+            m = self.machines[machine_id]
+            self._advance(m)
+            m["_busy"] = busy
+            m["_idle_since"] = time.monotonic()
+
+    def runs_of(self, machine_id: str) -> list[dict]:
+        """The startup-script runs of one machine, in boot order."""
+        with self._lock:
+            for m in list(self.machines.values()):
+                self._advance(m)
+            return [dict(r) for r in self.script_runs if r["machineId"] == machine_id]
+
     def count(self, method: str, route: str) -> int:
         with self._lock:
             return sum(1 for r in self.requests if r["method"] == method and r["route"] == route)
@@ -99,7 +141,7 @@ class PaperspaceEmulator(Resources):
         if parts.path.startswith("/_emulator/"):
             return self._control(method, parts.path, raw_body)
         if not parts.path.startswith("/v1/"):
-            return 404, {"message": "Not found", "code": "NOT_FOUND"}
+            return 404, {"message": f"not found {UNKNOWN_TEXT}", "code": "NOT_FOUND"}
         path = parts.path[len("/v1"):]
         route, params = self._route(method, path)
         body = None
@@ -133,15 +175,15 @@ class PaperspaceEmulator(Resources):
     def _dispatch(self, method, route, params, query, body, headers):
         endpoint = ENDPOINTS.get((method, route))
         if endpoint is None:
-            raise ApiError(404, "NOT_FOUND", f"No procedure found on path \"{route}\"")
+            raise ApiError(404, "NOT_FOUND", f"no route {route} {UNKNOWN_TEXT}")
         public = (method, route) == ("GET", "/os-templates")  # documented without auth
         if not public and headers.get("authorization") != f"Bearer {self.key}":
-            raise ApiError(401, "UNAUTHORIZED", "You must be logged in to access this resource.")
+            raise ApiError(401, "UNAUTHORIZED", f"invalid API key {UNKNOWN_TEXT}")
         problems = check_body(endpoint, body) + check_query(endpoint, query)
         if problems:
             self.violations.append({"method": method, "route": route, "problems": problems,
                                     "body": body, "query": query})
-            raise ApiError(400, "BAD_REQUEST", "Input validation failed",
+            raise ApiError(400, "BAD_REQUEST", f"input validation failed {UNKNOWN_TEXT}",
                            {"issues": [{"message": p} for p in problems]})
         for inj in self._injected:
             if inj["times"] > 0 and inj["method"] == method and inj["route"] == route:
@@ -160,6 +202,9 @@ class PaperspaceEmulator(Resources):
                 return 200, {"ok": True}
             if method == "POST" and path == "/_emulator/availability":
                 self.set_available(body["machineType"], body["region"], bool(body["available"]))
+                return 200, {"ok": True}
+            if method == "POST" and path == "/_emulator/fail-provisioning":
+                self.fail_provisioning(body["machineType"], body["region"])
                 return 200, {"ok": True}
             if method == "GET" and path == "/_emulator/requests":
                 return 200, list(self.requests)
