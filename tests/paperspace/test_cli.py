@@ -114,6 +114,13 @@ def test_wrong_key_is_one_line_exit_2_and_creates_nothing(ps, fake):
     assert "PAPERSPACE_API_KEY" in r.stderr and fake.machines() == []
 
 
+def test_disk_gb_outside_paperspace_sizes_is_one_line_exit_2_and_creates_nothing(ps, fake):
+    r = ps("up", "ps1", "--provider", "paperspace", "--gpu", "a4000", "--disk-gb", "120")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "--disk-gb" in r.stderr and "250" in r.stderr
+    assert fake.requests() == []
+
+
 def test_preemptible_is_a_capability_error_exit_2_and_creates_nothing(ps, fake):
     r = ps("up", "ps1", "--provider", "paperspace", "--gpu", "a4000", "--preemptible")
     assert r.returncode == 2 and "--provider gcp" in r.stderr

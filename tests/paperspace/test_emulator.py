@@ -68,3 +68,42 @@ def test_runs_as_a_module_and_prints_its_url():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_unknown_query_parameter_is_rejected_and_recorded(emu, client):
+    r = client.get("machines", params={"state": "ready"})
+    assert r.status_code == 400 and r.json()["code"] == "BAD_REQUEST"
+    assert "query state: unknown parameter" in emu.violations[0]["problems"]
+    emu.violations.clear()
+
+
+def test_body_on_an_endpoint_that_takes_none_is_rejected(emu, client):
+    r = client.request("PATCH", "machines/any/start", json={"force": True})
+    assert r.status_code == 400
+    assert "this endpoint takes no request body" in emu.violations[0]["problems"]
+    emu.violations.clear()
+
+
+def test_paperspace_refuses_a_disk_size_outside_its_enum(emu, client):
+    r = client.post("machines", json={"name": "x", "machineType": "A4000",
+                                      "templateId": "tubuntu2204", "diskSize": 120,
+                                      "region": "ny2"})
+    assert r.status_code == 400 and set(r.json()) == {"message", "code", "details"}
+    assert any(p.startswith("diskSize: 120 is not one of") for p in emu.violations[0]["problems"])
+    assert emu.live_machines() == []
+    emu.violations.clear()
+
+
+def test_paperspace_refuses_a_gpu_type_in_a_datacenter_that_does_not_run_it(emu, client):
+    r = client.post("machines", json={"name": "x", "machineType": "A6000",
+                                      "templateId": "tubuntu2204", "diskSize": 50,
+                                      "region": "ams1"})
+    assert r.status_code == 400 and r.json()["code"] == "BAD_REQUEST"
+    assert emu.live_machines() == []
+
+
+def test_paperspace_refuses_an_unknown_machine_type(emu, client):
+    r = client.post("machines", json={"name": "x", "machineType": "A4000x3",
+                                      "templateId": "tubuntu2204", "diskSize": 50,
+                                      "region": "ny2"})
+    assert r.status_code == 400 and emu.live_machines() == []

@@ -289,6 +289,20 @@ def test_disk_size_outside_documented_sizes_is_a_user_error(paperspace, make_spe
         paperspace.validate_spec(make_spec(disk_gb=120))
 
 
+def test_gpu_not_run_in_the_chosen_region_is_refused_before_any_request(emu, paperspace,
+                                                                        make_spec):
+    # A6000 runs in NY2 and CA1 only (Paperspace's machine availability page).
+    with pytest.raises(UserError, match="ny2, ca1"):
+        paperspace.create(make_spec(gpu="a6000", region="ams1"))
+    assert emu.requests == []
+
+
+def test_invalid_disk_gb_in_config_is_a_user_error_naming_the_sizes(emu):
+    from nbctl_cloud.providers.paperspace import PaperspaceProvider
+    with pytest.raises(UserError, match="disk_gb 120 .*250"):
+        PaperspaceProvider({"disk_gb": 120}, owner="tester")
+
+
 def test_unknown_region_is_a_user_error(paperspace, make_spec):
     with pytest.raises(UserError, match="ny2"):
         paperspace.validate_spec(make_spec(region="us-east-1"))
