@@ -27,7 +27,7 @@ from nbctl_cloud.model import Instance
 
 from .api import Api
 from .marker import Marker, jupyter_token
-from .settings import JUPYTER_PORT, ML_TEMPLATE_NAME, Settings
+from .settings import JUPYTER_PORT, ML_TEMPLATE_NAME, REGION_NAMES, Settings
 from .states import machine_state
 
 BACKEND = "machines"
@@ -37,6 +37,7 @@ NOTEBOOK_DIR = "/home/paperspace"  # the ML-in-a-Box login user's home
 _NO_START_NEEDED = {"ready", "starting", "provisioning", "serviceready", "restarting", "upgrading"}
 _NO_STOP_NEEDED = {"off", "stopping"}
 # States a machine passes through on its own: a start or stop refused in one is tried again.
+_REGION_CODES = {name: code for code, name in REGION_NAMES.items()}
 _MOVING = {"starting", "stopping", "restarting", "provisioning", "serviceready", "upgrading"}
 
 
@@ -135,7 +136,7 @@ class Machines:
         script = self._marker_script(marker, startup_script, scripts)
         body = {
             "name": marker.name, "machineType": machine_type, "templateId": template_id,
-            "diskSize": disk_gb, "region": region, "publicIpType": "dynamic",
+            "diskSize": disk_gb, "region": REGION_NAMES[region], "publicIpType": "dynamic",
             "startupScriptId": script["id"], "startOnCreate": True, "emailPassword": False,
             "autoShutdownEnabled": bool(idle_timeout),
         }
@@ -176,7 +177,8 @@ class Machines:
 
     def check_capacity(self, machine_type: str, region: str) -> None:
         answer = self.api.call("GET", "machine-availability",
-                               params={"machineType": machine_type, "region": region}) or {}
+                               params={"machineType": machine_type,
+                                       "region": REGION_NAMES[region]}) or {}
         if answer.get("available") is False:
             raise CapacityError(f"Paperspace has no {machine_type} available in {region} right "
                                 f"now", scope=Scope.ZONE, code="unavailable")
@@ -290,7 +292,8 @@ def to_instance(f: Found, provider: str, gpu_of: dict[str, tuple[str, int]],
         name=f.marker.name, provider=provider,
         state=machine_state(m.get("state"), deleted=bool(m.get("dtDeleted")),
                             failed=bool(failure)),
-        native_id=m.get("id"), zone=m.get("region"), gpu=gpu, gpu_count=count,
+        native_id=m.get("id"), zone=_REGION_CODES.get(m.get("region"), m.get("region")),
+        gpu=gpu, gpu_count=count,
         preemptible=False, backend=BACKEND,
         url=f"http://{ip}:{JUPYTER_PORT}/lab" if ip else None,
         labels=dict(f.marker.labels), created_at=_when(m.get("dtCreated")), detail=detail)

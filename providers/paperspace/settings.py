@@ -20,9 +20,10 @@ from .faults import KEY_ENV, KEY_HINT
 
 API_URL = "https://api.paperspace.com/v1"
 URL_ENV = "NBCTL_PAPERSPACE_API_URL"
-# Paperspace's datacenters East Coast (NY2), West Coast (CA1), Europe (AMS1), as API v1
-# machines report `region` ("Create a Machine with the Paperspace API", DigitalOcean docs).
-REGIONS = ("ny2", "ca1", "ams1")
+# Paperspace's datacenters: nbctl names them by code (--region/--zone), API v1 by the name
+# its docs send as `region` ("Create a Machine with the Paperspace API": "East Coast (NY2)").
+REGION_NAMES = {"ny2": "East Coast (NY2)", "ca1": "West Coast (CA1)", "ams1": "Europe (AMS1)"}
+REGIONS = tuple(REGION_NAMES)
 # The disk sizes (GB) Paperspace offers for `diskSize` of POST /machines.
 DISK_SIZES = (50, 100, 250, 500, 1000, 2000, 4000, 8000, 12000, 16000)
 DEFAULT_DISK_GB = 100

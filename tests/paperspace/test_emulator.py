@@ -42,8 +42,9 @@ def test_wrong_key_is_401_in_the_documented_error_shape(emu):
 def test_machines_list_pages_with_cursor(emu, client):
     emu.page_size = 1
     for n in ("a", "b"):
-        client.post("machines", json={"name": n, "machineType": "A4000", "templateId": "tubuntu2204",
-                                      "diskSize": 50, "region": "ny2"}).raise_for_status()
+        client.post("machines", json={"name": n, "machineType": "A4000",
+                                      "templateId": "tubuntu2204", "diskSize": 50,
+                                      "region": "East Coast (NY2)"}).raise_for_status()
     first = client.get("machines").json()
     second = client.get("machines", params={"after": first["nextPage"]}).json()
     assert first["hasMore"] and not second["hasMore"]
@@ -87,7 +88,7 @@ def test_body_on_an_endpoint_that_takes_none_is_rejected(emu, client):
 def test_paperspace_refuses_a_disk_size_outside_its_enum(emu, client):
     r = client.post("machines", json={"name": "x", "machineType": "A4000",
                                       "templateId": "tubuntu2204", "diskSize": 120,
-                                      "region": "ny2"})
+                                      "region": "East Coast (NY2)"})
     assert r.status_code == 400 and set(r.json()) == {"message", "code", "details"}
     assert any(p.startswith("diskSize: 120 is not one of") for p in emu.violations[0]["problems"])
     assert emu.live_machines() == []
@@ -97,13 +98,20 @@ def test_paperspace_refuses_a_disk_size_outside_its_enum(emu, client):
 def test_paperspace_refuses_a_gpu_type_in_a_datacenter_that_does_not_run_it(emu, client):
     r = client.post("machines", json={"name": "x", "machineType": "A6000",
                                       "templateId": "tubuntu2204", "diskSize": 50,
-                                      "region": "ams1"})
+                                      "region": "Europe (AMS1)"})
     assert r.status_code == 400 and r.json()["code"] == "BAD_REQUEST"
     assert emu.live_machines() == []
 
 
 def test_paperspace_refuses_an_unknown_machine_type(emu, client):
     r = client.post("machines", json={"name": "x", "machineType": "A4000x3",
+                                      "templateId": "tubuntu2204", "diskSize": 50,
+                                      "region": "East Coast (NY2)"})
+    assert r.status_code == 400 and emu.live_machines() == []
+
+
+def test_paperspace_takes_the_region_by_the_name_its_docs_send(emu, client):
+    r = client.post("machines", json={"name": "x", "machineType": "A4000",
                                       "templateId": "tubuntu2204", "diskSize": 50,
                                       "region": "ny2"})
     assert r.status_code == 400 and emu.live_machines() == []

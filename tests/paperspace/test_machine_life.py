@@ -44,7 +44,8 @@ def test_paperspace_runs_a_run_once_startup_script_only_at_the_first_boot(emu):
                                                    "isRunOnce": True}).json()
         machine = api.post("machines", json={
             "name": "m", "machineType": "A4000", "templateId": "tubuntu2204", "diskSize": 50,
-            "region": "ny2", "startOnCreate": True, "startupScriptId": script["id"]}).json()
+            "region": "East Coast (NY2)", "startOnCreate": True,
+            "startupScriptId": script["id"]}).json()
         mid = machine["data"]["id"]
         wait_native(api, mid, "ready")
         api.patch(f"machines/{mid}/stop").raise_for_status()

@@ -22,7 +22,8 @@ def test_create_returns_once_accepted_and_machine_becomes_running(paperspace, ma
 def test_create_sends_the_documented_fields(emu, paperspace, make_spec):
     paperspace.create(make_spec(idle_timeout=7200))
     (body,) = emu.bodies("POST", "/machines")
-    assert body["machineType"] == "A4000" and body["region"] == "ny2"
+    # the region as Paperspace's docs send it; nbctl's --region ny2 names the same datacenter
+    assert body["machineType"] == "A4000" and body["region"] == "East Coast (NY2)"
     assert body["templateId"] == "tmlinabox22"  # the newest ML-in-a-Box template
     assert body["autoShutdownEnabled"] is True and body["autoShutdownTimeout"] == 2
     assert body["startupScriptId"] in emu.scripts and body["startOnCreate"] is True
@@ -74,7 +75,7 @@ def test_same_name_machine_without_marker_is_not_adopted(emu, paperspace, make_s
     import httpx
     httpx.post(f"{emu.url}/machines", headers={"Authorization": f"Bearer {emu.key}"},
                json={"name": "ps1", "machineType": "A4000", "templateId": "tubuntu2204",
-                     "diskSize": 50, "region": "ny2"}).raise_for_status()
+                     "diskSize": 50, "region": "East Coast (NY2)"}).raise_for_status()
     assert paperspace.get("ps1") is None
     paperspace.create(make_spec())
     assert len(emu.live_machines()) == 2

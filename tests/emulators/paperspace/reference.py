@@ -3,8 +3,9 @@ Checked 2026-11-30. Nothing here is taken from nbctl's own settings or catalog.
 
 Sources:
   [openapi]  The Paperspace API v1 OpenAPI document (https://api.paperspace.com/v1/openapi.json)
-             as vendored, generated to TypeScript, in Paperspace's own CLI: github.com/Paperspace/cli,
-             api/openapi.ts at a3bfecdc9aaeb39b7f97d698f7ab4d4176157ad0 (2024-05-07).
+             as vendored, generated to TypeScript, in Paperspace's own CLI:
+             github.com/Paperspace/cli, api/openapi.ts at
+             a3bfecdc9aaeb39b7f97d698f7ab4d4176157ad0 (2024-05-07).
   [avail]    "Machines Availability", https://docs.digitalocean.com/products/paperspace/machines/
              details/availability/ (which GPU machine runs in which datacenter; CPU machines run
              in all of them).
@@ -18,9 +19,12 @@ Sources:
 """
 from __future__ import annotations
 
-# API region ids (lower case, as machines report `region`) for the datacenters of [create]:
-# East Coast (NY2), West Coast (CA1), Europe (AMS1).
-REGIONS = ("ny2", "ca1", "ams1")
+# The datacenters, and the `region` value API v1 takes and reports for each: [create] posts
+# {"region": "East Coast (NY2)"} to POST /v1/machines and lists templates with that region.
+# The short codes are the datacenters' names in [avail]; the API is not documented to take them.
+REGION_NAMES = {"ny2": "East Coast (NY2)", "ca1": "West Coast (CA1)", "ams1": "Europe (AMS1)"}
+REGION_CODES = {name: code for code, name in REGION_NAMES.items()}
+REGIONS = tuple(REGION_NAMES)
 
 # GPU machine type -> datacenters that run it, from [avail]. A multi-GPU type (`A4000x2`)
 # runs where its single-GPU type runs; its name comes from [create] or [devpod].

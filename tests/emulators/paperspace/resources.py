@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 
 from .life import Life, now_iso
-from .reference import CAPACITY, MACHINE_TYPES, REGIONS, TEMPLATES, UNKNOWN_TEXT
+from .reference import CAPACITY, MACHINE_TYPES, REGION_CODES, TEMPLATES, UNKNOWN_TEXT
 
 
 @dataclass
@@ -61,11 +61,11 @@ class Resources(Life):
         kind, region = body["machineType"], body["region"]
         # Texts of these refusals are unknown (UNKNOWN_TEXT); the status and code are the
         # OpenAPI's error response.
-        if region not in REGIONS:
+        if region not in REGION_CODES:  # "East Coast (NY2)", not "ny2": see reference.py
             raise ApiError(400, "BAD_REQUEST", f"invalid region {region} {UNKNOWN_TEXT}")
         if kind not in MACHINE_TYPES:
             raise ApiError(400, "BAD_REQUEST", f"invalid machine type {kind} {UNKNOWN_TEXT}")
-        if region not in MACHINE_TYPES[kind]:  # the availability page's table
+        if REGION_CODES[region] not in MACHINE_TYPES[kind]:  # the availability page's table
             raise ApiError(400, "BAD_REQUEST", f"{kind} is not offered in {region} {UNKNOWN_TEXT}")
         if body["templateId"] not in {t["id"] for t in TEMPLATES}:
             raise ApiError(404, "NOT_FOUND", f"template not found {UNKNOWN_TEXT}")
@@ -96,7 +96,8 @@ class Resources(Life):
             "dtCreated": now_iso(), "dtModified": now_iso(), "dtDeleted": None, "reservation": None,
             # A failed provisioning leaves the machine in "provisioning" (the state enum has no
             # failed state); its create event ends in state "error".
-            "_phases": [] if failure else [(now + self.delays.provision, "ready" if start else "off")],
+            "_phases": [] if failure else [(now + self.delays.provision,
+                                            "ready" if start else "off")],
             "_gone_at": None, "_script": script, "_boots": 0, "_idle_since": None, "_busy": False,
         }
         self.machines[mid] = m

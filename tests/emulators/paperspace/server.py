@@ -19,7 +19,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
-from .reference import UNKNOWN_TEXT
+from .reference import REGION_NAMES, UNKNOWN_TEXT
 from .resources import ApiError, Delays, Resources
 from .schema import ENDPOINTS, check_body, check_query
 
@@ -89,23 +89,25 @@ class PaperspaceEmulator(Resources):
             self._injected.append({"method": method.upper(), "route": route, "status": status,
                                    "message": message, "code": code, "times": times})
 
+    # Controls take a region as the API does ("East Coast (NY2)") or by its code ("ny2").
     def set_available(self, machine_type: str, region: str, available: bool) -> None:
+        key = (machine_type, REGION_NAMES.get(region, region))
         with self._lock:
-            (self.unavailable.discard if available else self.unavailable.add)((machine_type, region))
+            (self.unavailable.discard if available else self.unavailable.add)(key)
 
     def run_out_of_capacity(self, machine_type: str, region: str) -> None:
         """Creating this type in this region is refused with Paperspace's stockout answer,
         though machine-availability still says yes (the docs warn that availability is only
         a point-in-time answer)."""
         with self._lock:
-            self.out_of_capacity.add((machine_type, region))
+            self.out_of_capacity.add((machine_type, REGION_NAMES.get(region, region)))
 
     def fail_provisioning(self, machine_type: str, region: str,
                           error: str = f"provisioning failed {UNKNOWN_TEXT}") -> None:
         """Creates of this type in this region are accepted, then fail: the machine stays
         "provisioning" and its create event ends in state "error" with this error."""
         with self._lock:
-            self.failing[(machine_type, region)] = error
+            self.failing[(machine_type, REGION_NAMES.get(region, region))] = error
 
     def set_busy(self, machine_id: str, busy: bool) -> None:
         """Mark a machine in use (auto-shutdown waits) or idle (idleness counts from now)."""
