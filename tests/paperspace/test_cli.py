@@ -121,6 +121,15 @@ def test_disk_gb_outside_paperspace_sizes_is_one_line_exit_2_and_creates_nothing
     assert fake.requests() == []
 
 
+def test_up_of_a_machine_paperspace_fails_to_provision_deletes_it_and_exits_1(ps, fake):
+    httpx.post(f"{fake.root}/_emulator/fail-provisioning",
+               json={"machineType": "A4000", "region": "ny2"}).raise_for_status()
+    r = ps("up", "ps1", "--provider", "paperspace", "--gpu", "a4000", "--zone", "ny2")
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
+    assert "FAILED" in r.stderr and "deleted again" in r.stderr
+    assert fake.machines() == []
+
+
 def test_preemptible_is_a_capability_error_exit_2_and_creates_nothing(ps, fake):
     r = ps("up", "ps1", "--provider", "paperspace", "--gpu", "a4000", "--preemptible")
     assert r.returncode == 2 and "--provider gcp" in r.stderr
