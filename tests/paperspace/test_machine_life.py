@@ -24,6 +24,32 @@ def test_paperspace_stops_an_idle_machine_after_its_auto_shutdown_timeout(
     assert "stop" in [e["name"] for e in events_of(emu, inst.native_id)]
 
 
+def test_paperspace_counts_auto_shutdown_idleness_from_the_last_activity(emu):
+    import time
+    from datetime import datetime, timedelta, timezone
+
+    import httpx
+    emu.hour_seconds = 0.5
+    with httpx.Client(base_url=emu.url + "/",
+                      headers={"Authorization": f"Bearer {emu.key}"}) as api:
+        mid = api.post("machines", json={
+            "name": "m", "machineType": "A4000", "templateId": "tubuntu2204", "diskSize": 50,
+            "region": "East Coast (NY2)", "startOnCreate": True, "autoShutdownEnabled": True,
+            "autoShutdownTimeout": 1}).json()["data"]["id"]
+        emu.set_busy(mid, True)  # in use from the start: auto-shutdown waits
+        wait_native(api, mid, "ready")
+        ready_for = time.monotonic() + 1.0
+        while time.monotonic() < ready_for:  # busy for longer than the timeout ...
+            assert api.get(f"machines/{mid}").json()["state"] == "ready"
+            time.sleep(0.05)
+        released = datetime.now(timezone.utc)
+        emu.set_busy(mid, False)  # ... then idle: the hour counts from here
+        wait_native(api, mid, "off")
+    (stop,) = [e for e in events_of(emu, mid) if e["name"] == "stop"]
+    stopped = datetime.fromisoformat(stop["dtCreated"].replace("Z", "+00:00"))
+    assert stopped - released >= timedelta(seconds=0.45)  # not at once: ms-rounded 0.5 s
+
+
 def test_paperspace_runs_the_startup_script_at_every_boot(emu, paperspace, make_spec):
     inst = paperspace.create(make_spec())
     wait_state(paperspace, "ps1", State.RUNNING)
