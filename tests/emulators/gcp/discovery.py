@@ -70,7 +70,8 @@ def error_payload(problems: list[Problem], compute: bool) -> dict:
     if compute:
         return {"error": {"code": first.status, "message": first.message, "errors": [
             {"message": p.message, "domain": "global", "reason": p.reason} for p in problems]}}
-    return {"error": {"code": first.status, "message": first.message, "status": "INVALID_ARGUMENT",
+    status = "NOT_FOUND" if first.status == 404 else "INVALID_ARGUMENT"
+    return {"error": {"code": first.status, "message": first.message, "status": status,
                       "details": [{"@type": "type.googleapis.com/google.rpc.BadRequest",
                                    "fieldViolations": [{"description": p.message} for p in problems]}]}}
 

@@ -10,8 +10,8 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from .compute import Compute, http_error
 from . import reference, semantics
+from .compute import Compute, http_error
 from .discovery import Discovery, Problem, error_payload
 from .notebooks import Notebooks, rpc_error
 from .state import ApiError, Clock, Delays, Injection
@@ -115,21 +115,21 @@ class Emulator:
             return 404, error_payload([Problem(f"The requested URL {parts.path} was not found on "
                                                "this server.", "notFound", 404)], compute)
         mid = match.method.id
-        # Request validation: the discovery schema first, then what the request means
-        # (semantics.py); in strict mode Google's 400 answers it, as the cloud would.
+        # Request validation. A request off the discovery schema is a violation (the client's
+        # fault); in strict mode Google's 400 answers it. A well-formed request the cloud
+        # refuses for its meaning (semantics.py) gets the cloud's 400 in every mode.
         problems = doc.check(match, query, body)
-        if not problems:
-            problems = semantics.check(mid, match.path_params, body, self._image_disk_gb)
+        refused = [] if problems else semantics.check(mid, match.path_params, body,
+                                                      self._image_disk_gb)
         if body is not None and match.method.request_ref:  # output-only input is ignored
             body = doc.without_output_only(match.method.request_ref, body)
         with self.clock.lock:
             self.counts[mid] += 1
             self.requests.append({"method": mid, "path": parts.path, "params": match.path_params,
                                   "query": query, "body": body})
-            if problems:
-                self.violations.extend(f"{mid}: {p}" for p in problems)
-                if self.strict:
-                    return problems[0].status, error_payload(problems, compute)
+            self.violations.extend(f"{mid}: {p}" for p in problems)
+            if refused or problems and self.strict:
+                return 400, error_payload(refused or problems, compute)
         if mid.endswith("Operations.wait"):
             return self._wait(match.path_params, query)
         handler = self.routes.get(mid)
