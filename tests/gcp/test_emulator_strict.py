@@ -142,6 +142,29 @@ def test_compute_ignores_output_only_fields_sent_on_insert(emu, instances):
     assert emu.violations == []
 
 
+
+def test_workbench_refuses_a_request_id_that_is_not_a_uuid(strict, emu):
+    # notebooks.v2.json: requestId is an "Idempotent request UUID"; Notebooks answers in the
+    # google.rpc.Status shape (INVALID_ARGUMENT with a BadRequest detail).
+    from google.api_core import exceptions
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import notebooks_v2
+
+    client = notebooks_v2.NotebookServiceClient(
+        credentials=AnonymousCredentials(), transport="rest",
+        client_options=ClientOptions(api_endpoint=emu.url))
+    request = notebooks_v2.CreateInstanceRequest(
+        parent=f"projects/test-project/locations/{ZONE}", instance_id="nb1", request_id="again",
+        instance=notebooks_v2.Instance(gce_setup=notebooks_v2.GceSetup(machine_type="n1-standard-4")))
+    with pytest.raises(exceptions.BadRequest) as caught:
+        client.create_instance(request=request)
+    err = caught.value.response.json()["error"]
+    assert err["code"] == 400 and err["status"] == "INVALID_ARGUMENT"
+    assert err["message"].startswith("Invalid value for field 'requestId': 'again'.")
+    assert err["details"][0]["@type"] == "type.googleapis.com/google.rpc.BadRequest"
+    assert emu.notebooks.instances == {}
+
 # -- meaning (reference.py: Google's GPU and machine-type docs, dated) ------------------------
 def test_compute_refuses_a_machine_type_the_zone_does_not_offer(instances):
     assert_google_400(refusal(lambda: insert(instances, vm(machine="n1-mega-7"))), re.escape(
@@ -245,3 +268,7 @@ def test_compute_answers_each_malformed_request_of_the_audit_with_a_google_400(s
     assert err["errors"] and all(e["domain"] == "global" and e["reason"] and e["message"]
                                  for e in err["errors"])
     assert strict.compute.instances == {}
+
+
+def test_the_emulator_every_gcp_test_gets_is_strict(emu):
+    assert emu.strict is True
