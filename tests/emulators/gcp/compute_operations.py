@@ -33,7 +33,7 @@ class Operations:
                    target: str, target_id: str | None, request_id: str | None,
                    then=None, error: dict | None = None, http_status: int | None = None) -> dict:
         scope = f"zones/{zone}" if zone else f"regions/{region}"
-        name = f"operation-{self.ids.next()}-{kind}"
+        name = f"operation-{self.ids.next()}-{kind.lower()}"  # names fit the `operation` pattern
         op = {"kind": "compute#operation", "id": self.ids.next(), "name": name,
               "operationType": kind, "targetLink": target, "status": "PENDING", "progress": 0,
               "insertTime": now_iso(), "user": "user@example.com",

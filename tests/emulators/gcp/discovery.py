@@ -1,9 +1,11 @@
 """Check requests against Google's discovery documents (shipped in google-api-python-client).
 
 Every request the emulator receives is matched to one discovery method by HTTP method and
-path; then its query parameter names, required parameters, and JSON body (recursively,
-field names, types and enum values) are checked against the method's schema. A request
-that fits no method, or breaks its schema, is a violation.
+path; then its path parameters (each against its `pattern`), query parameters (names,
+required ones, requestId as a UUID) and JSON body (recursively: field names, types, int64
+values, enum values, string `pattern`s, required fields) are checked against the method's
+schema. Output-only fields are ignored, as the APIs ignore them (AIP-203). Each break is a
+`Problem` worded as Google's front end words it; `error_payload` shapes them as the API does.
 """
 from __future__ import annotations
 
@@ -12,9 +14,32 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import unquote
 
 # Accepted on every Google API besides the document's own standard parameters.
 SYSTEM_PARAMETERS = {"$alt", "$fields", "$prettyPrint", "$callback"}
+# The requestId description in compute.v1.json: "must be a valid UUID with the exception that
+# zero UUID is not supported"; notebooks.v2.json: "Idempotent request UUID".
+UUID_RX = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+ZERO_UUID = "00000000-0000-0000-0000-000000000000"
+# Proto3 JSON mapping (https://protobuf.dev/programming-guides/proto3/#json): 64-bit integers
+# are decimal strings (numbers accepted too), within the type's range.
+INT_RANGES = {"int64": (-2**63, 2**63 - 1), "uint64": (0, 2**64 - 1),
+              "int32": (-2**31, 2**31 - 1), "uint32": (0, 2**32 - 1)}
+PROTO_TYPES = {"string": "TYPE_STRING", "boolean": "TYPE_BOOL", "number": "TYPE_DOUBLE",
+               "int64": "TYPE_INT64", "uint64": "TYPE_UINT64", "int32": "TYPE_INT32",
+               "uint32": "TYPE_UINT32"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason Google would refuse the request: its message and its `errors[].reason`."""
+    message: str
+    reason: str = "invalid"
+    status: int = 400
+
+    def __str__(self) -> str:
+        return self.message
 
 
 @dataclass(frozen=True)
@@ -38,6 +63,30 @@ def _documents_dir() -> Path:
     return Path(googleapiclient.__file__).parent / "discovery_cache" / "documents"
 
 
+def error_payload(problems: list[Problem], compute: bool) -> dict:
+    """Google's JSON error for these problems: Compute Engine's `errors[]` (domain global,
+    reason), Notebooks' google.rpc.Status with a BadRequest detail."""
+    first = problems[0]
+    if compute:
+        return {"error": {"code": first.status, "message": first.message, "errors": [
+            {"message": p.message, "domain": "global", "reason": p.reason} for p in problems]}}
+    status = "NOT_FOUND" if first.status == 404 else "INVALID_ARGUMENT"
+    return {"error": {"code": first.status, "message": first.message, "status": status,
+                      "details": [{"@type": "type.googleapis.com/google.rpc.BadRequest",
+                                   "fieldViolations": [{"description": p.message} for p in problems]}]}}
+
+
+def _output_only(prop: dict) -> bool:
+    text = prop.get("description", "")
+    return bool(prop.get("readOnly")) or text.startswith(("[Output Only]", "Output only."))
+
+
+def _required(prop: dict, method_id: str) -> bool:
+    # compute.v1.json: annotations.required lists the methods; notebooks.v2.json: "Required."
+    return (method_id in prop.get("annotations", {}).get("required", ())
+            or prop.get("description", "").startswith("Required."))
+
+
 class Discovery:
     """One discovery document: its methods as path regexes, and its schemas."""
 
@@ -45,6 +94,7 @@ class Discovery:
         self.doc = doc
         self.schemas: dict = doc["schemas"]
         self.standard = set(doc.get("parameters", {}))
+        self.root = "resource" if doc.get("name") == "compute" else "instance"
         prefix = "/" + doc.get("servicePath", "")
         self.methods: list[Method] = []
         self._collect(doc, prefix)
@@ -71,40 +121,62 @@ class Discovery:
                 continue
             found = m.regex.match(path)
             if found:
-                return Match(m, {k: v for k, v in found.groupdict().items()})
+                return Match(m, {k: unquote(v) for k, v in found.groupdict().items()})
         return None
 
     # -- checks ------------------------------------------------------------------------
-    def check(self, match: Match, query: dict[str, list[str]], body) -> list[str]:
-        """Violations of this request against its method; empty when it conforms."""
-        problems: list[str] = []
+    def check(self, match: Match, query: dict[str, list[str]], body) -> list[Problem]:
+        """What Google would refuse in this request; empty when it conforms."""
         m = match.method
+        problems = self._check_path(m, match.path_params) + self._check_query(m, query)
+        numeric = any("enum-encoding=int" in v for v in query.get("$alt", []))
+        if m.request_ref:
+            if body is None:
+                problems.append(Problem(f"Required field '{self.root}' not specified", "required"))
+            else:
+                problems += self._check_value({"$ref": m.request_ref}, body, self.root, m.id,
+                                              numeric_enums=numeric)
+        elif body not in (None, {}):
+            problems.append(Problem(f"Invalid JSON payload received. {m.id} takes no request body."))
+        return problems
+
+    def _check_path(self, m: Method, params: dict[str, str]) -> list[Problem]:
+        out = []
+        for name, value in params.items():
+            rx = (m.params.get(name) or {}).get("pattern")
+            if rx and not re.fullmatch(rx.strip("^$"), value):
+                out.append(Problem(f"Invalid value for field '{name}': '{value}'. "
+                                   f"Must be a match of regex '{rx}'"))
+        return out
+
+    def _check_query(self, m: Method, query: dict[str, list[str]]) -> list[Problem]:
+        out: list[Problem] = []
         known = {n for n, p in m.params.items() if p.get("location") == "query"}
         for name, values in query.items():
             if name in SYSTEM_PARAMETERS or name in self.standard:
                 continue
             if name not in known:
-                problems.append(f"{m.id}: unknown query parameter {name!r}")
+                out.append(Problem(f"Invalid JSON payload received. Unknown name \"{name}\": Cannot "
+                                   f"bind query parameter. Field '{name}' could not be found in "
+                                   "request message."))
                 continue
+            param = m.params[name]
             for v in values:
-                problems += self._check_value(m.params[name], v, f"{m.id}?{name}", numeric_enums=False,
-                                              from_query=True)
+                if name == "requestId" and "UUID" in param.get("description", ""):
+                    if not UUID_RX.fullmatch(v) or v == ZERO_UUID:
+                        out.append(Problem(f"Invalid value for field 'requestId': '{v}'. The request "
+                                           "ID must be a valid UUID with the exception that zero "
+                                           f"UUID is not supported ({ZERO_UUID})."))
+                    continue
+                out += self._check_value(param, v, name, m.id, numeric_enums=False, from_query=True)
         for name, p in m.params.items():
-            if p.get("required") and p.get("location") == "query" and name not in query:
-                problems.append(f"{m.id}: required query parameter {name!r} missing")
-        numeric = any("enum-encoding=int" in v for v in query.get("$alt", []))
-        if m.request_ref:
-            if body is None:
-                problems.append(f"{m.id}: request body missing (expected {m.request_ref})")
-            else:
-                problems += self._check_value({"$ref": m.request_ref}, body, m.request_ref,
-                                              numeric_enums=numeric)
-        elif body not in (None, {}):
-            problems.append(f"{m.id}: takes no request body, got {str(body)[:80]}")
-        return problems
+            if (p.get("location") == "query" and name not in query
+                    and (p.get("required") or _required(p, m.id))):
+                out.append(Problem(f"Required field '{name}' not specified", "required"))
+        return out
 
-    def _check_value(self, schema: dict, value, where: str, *, numeric_enums: bool,
-                     from_query: bool = False) -> list[str]:
+    def _check_value(self, schema: dict, value, where: str, method_id: str, *,
+                     numeric_enums: bool, from_query: bool = False) -> list[Problem]:
         if "$ref" in schema:
             schema = self.schemas[schema["$ref"]]
         kind = schema.get("type")
@@ -113,53 +185,95 @@ class Discovery:
         if "enum" in schema:
             if numeric_enums and isinstance(value, int) and 0 <= value < len(schema["enum"]):
                 return []
-            if value not in schema["enum"]:
-                return [f"{where}: {value!r} is not one of {schema['enum'][:12]}"]
-            return []
+            return [] if value in schema["enum"] else [_bad(where, "TYPE_ENUM", value)]
         if kind == "object":
-            if not isinstance(value, dict):
-                return [f"{where}: expected an object, got {type(value).__name__}"]
-            out: list[str] = []
-            props = schema.get("properties", {})
-            extra = schema.get("additionalProperties")
-            for k, v in value.items():
-                if k in props:
-                    out += self._check_value(props[k], v, f"{where}.{k}", numeric_enums=numeric_enums)
-                elif extra is not None:
-                    out += self._check_value(extra, v, f"{where}[{k!r}]", numeric_enums=numeric_enums)
-                else:
-                    out.append(f"{where}: unknown field {k!r}")
-            return out
+            return self._check_object(schema, value, where, method_id, numeric_enums)
         if kind == "array":
             if not isinstance(value, list):
-                return [f"{where}: expected an array, got {type(value).__name__}"]
-            out = []
+                return [_bad(where, "TYPE_MESSAGE", value)]
+            out: list[Problem] = []
             for i, v in enumerate(value):
-                out += self._check_value(schema.get("items", {}), v, f"{where}[{i}]",
+                out += self._check_value(schema.get("items", {}), v, f"{where}[{i}]", method_id,
                                          numeric_enums=numeric_enums)
             return out
-        return _check_scalar(kind, schema.get("format"), value, where, from_query)
+        out = _check_scalar(kind, schema.get("format"), value, where, from_query)
+        rx = schema.get("pattern")
+        if not out and rx and isinstance(value, str) and value and not re.fullmatch(rx, value):
+            out.append(Problem(f"Invalid value for field '{where}': '{value}'. "
+                               f"Must be a match of regex '(?:{rx})'"))
+        return out
+
+    def _check_object(self, schema: dict, value, where: str, method_id: str,
+                      numeric_enums: bool) -> list[Problem]:
+        if not isinstance(value, dict):
+            return [_bad(where, "TYPE_MESSAGE", value)]
+        out: list[Problem] = []
+        props = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        for k, v in value.items():
+            if k in props:
+                if not _output_only(props[k]):  # AIP-203: output-only input is ignored
+                    out += self._check_value(props[k], v, f"{where}.{k}", method_id,
+                                             numeric_enums=numeric_enums)
+            elif extra is not None:
+                out += self._check_value(extra, v, f"{where}[{k!r}]", method_id,
+                                         numeric_enums=numeric_enums)
+            else:
+                out.append(Problem(f"Invalid JSON payload received. Unknown name \"{k}\" at "
+                                   f"'{where}': Cannot find field."))
+        for k, p in props.items():
+            if _required(p, method_id) and not _output_only(p) and value.get(k) in (None, ""):
+                out.append(Problem(f"Required field '{where}.{k}' not specified", "required"))
+        return out
+
+    def without_output_only(self, ref: str, value):
+        """`value` less the output-only fields of schema `ref`: what the API keeps of a body."""
+        schema = self.schemas.get(ref) or {}
+        if schema.get("type") == "array" and isinstance(value, list):
+            return [self.without_output_only(schema.get("items", {}).get("$ref", ""), v) for v in value]
+        if not isinstance(value, dict) or "properties" not in schema:
+            return value
+        out = {}
+        for k, v in value.items():
+            prop = schema["properties"].get(k)
+            if prop is None:
+                out[k] = v
+            elif not _output_only(prop):
+                items = prop.get("items", {})
+                if isinstance(v, list):
+                    out[k] = [self.without_output_only(items.get("$ref", ""), x) for x in v]
+                else:
+                    out[k] = self.without_output_only(prop.get("$ref", ""), v)
+        return out
 
 
 def _group(name: str) -> str:
     return re.sub(r"\W", "_", name)
 
 
-def _check_scalar(kind: str, fmt: str | None, value, where: str, from_query: bool) -> list[str]:
-    if kind == "string":
-        if fmt in ("int64", "uint64") and isinstance(value, int) and not isinstance(value, bool):
-            return []
-        return [] if isinstance(value, str) else [f"{where}: expected a string, got {value!r}"]
-    if kind == "integer":
-        if from_query or isinstance(value, str):
-            return [] if re.fullmatch(r"-?\d+", str(value)) else [f"{where}: not an integer: {value!r}"]
-        return [] if isinstance(value, int) and not isinstance(value, bool) else [
-            f"{where}: expected an integer, got {value!r}"]
+def _bad(where: str, proto_type: str, value) -> Problem:
+    """The proto-JSON parser's refusal of a value of the wrong type."""
+    return Problem(f"Invalid value at '{where}' ({proto_type}), {json.dumps(value)}")
+
+
+def _check_scalar(kind: str, fmt: str | None, value, where: str, from_query: bool) -> list[Problem]:
+    if kind == "string" and fmt not in INT_RANGES:
+        return [] if isinstance(value, str) else [_bad(where, "TYPE_STRING", value)]
+    if kind in ("string", "integer"):  # int64/uint64 travel as strings, int32 as numbers
+        fmt = fmt or "int32"
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            return [_bad(where, PROTO_TYPES.get(fmt, "TYPE_INT64"), value)]
+        low, high = INT_RANGES[fmt]
+        ok = re.fullmatch(r"-?\d+", str(value)) and low <= int(value) <= high
+        return [] if ok else [_bad(where, PROTO_TYPES.get(fmt, "TYPE_INT64"), value)]
     if kind == "number":
+        if from_query:
+            return [] if re.fullmatch(r"-?\d+(\.\d*)?([eE]-?\d+)?", str(value)) else [
+                _bad(where, "TYPE_DOUBLE", value)]
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        return [] if ok or from_query else [f"{where}: expected a number, got {value!r}"]
+        return [] if ok else [_bad(where, "TYPE_DOUBLE", value)]
     if kind == "boolean":
         if from_query:
-            return [] if value in ("true", "false", "True", "False") else [f"{where}: not a boolean: {value!r}"]
-        return [] if isinstance(value, bool) else [f"{where}: expected a boolean, got {value!r}"]
+            return [] if value in ("true", "false", "True", "False") else [_bad(where, "TYPE_BOOL", value)]
+        return [] if isinstance(value, bool) else [_bad(where, "TYPE_BOOL", value)]
     return []

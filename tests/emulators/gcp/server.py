@@ -10,8 +10,9 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from . import reference, semantics
 from .compute import Compute, http_error
-from .discovery import Discovery
+from .discovery import Discovery, Problem, error_payload
 from .notebooks import Notebooks, rpc_error
 from .state import ApiError, Clock, Delays, Injection
 
@@ -54,7 +55,10 @@ def fault_error(method_id: str, fault: str, resource: str) -> ApiError:
 
 
 class Emulator:
-    """State of both fake services plus the bookkeeping tests read."""
+    """State of both fake services plus the bookkeeping tests read. Strict (the default): a
+    request Google would refuse is answered with Google's 400; else it is only recorded."""
+
+    strict = True
 
     def __init__(self, project: str = "test-project", delays: Delays | None = None,
                  run_vms: bool = False):
@@ -96,26 +100,36 @@ class Emulator:
     def handle(self, verb: str, raw_path: str, body_bytes: bytes) -> tuple[int, dict]:
         parts = urlsplit(raw_path)
         query = parse_qs(parts.query, keep_blank_values=True)
-        doc = self.compute_doc if parts.path.startswith("/compute/") else self.notebooks_doc
+        compute = parts.path.startswith("/compute/")
+        doc = self.compute_doc if compute else self.notebooks_doc
         match = doc.match(verb, parts.path)
         try:
             body = json.loads(body_bytes) if body_bytes else None
         except ValueError:
             body = None
-            self.violations.append(f"{verb} {parts.path}: body is not JSON")
-        if match is None:
+            problem = Problem("Invalid JSON payload received. Unexpected token.")
+            self.violations.append(f"{verb} {parts.path}: {problem}")
+            return 400, error_payload([problem], compute)
+        if match is None:  # Google's front end: no such method is a 404
             self.violations.append(f"{verb} {parts.path}: matches no discovery method")
-            return 400, {"error": {"code": 400, "message": f"no method for {verb} {parts.path}"}}
+            return 404, error_payload([Problem(f"The requested URL {parts.path} was not found on "
+                                               "this server.", "notFound", 404)], compute)
         mid = match.method.id
+        # Request validation. A request off the discovery schema is a violation (the client's
+        # fault); in strict mode Google's 400 answers it. A well-formed request the cloud
+        # refuses for its meaning (semantics.py) gets the cloud's 400 in every mode.
         problems = doc.check(match, query, body)
+        refused = [] if problems else semantics.check(mid, match.path_params, body,
+                                                      self._image_disk_gb)
+        if body is not None and match.method.request_ref:  # output-only input is ignored
+            body = doc.without_output_only(match.method.request_ref, body)
         with self.clock.lock:
             self.counts[mid] += 1
             self.requests.append({"method": mid, "path": parts.path, "params": match.path_params,
                                   "query": query, "body": body})
-            if problems:
-                self.violations.extend(problems)
-                return 400, {"error": {"code": 400, "message": "; ".join(problems),
-                                       "status": "INVALID_ARGUMENT"}}
+            self.violations.extend(f"{mid}: {p}" for p in problems)
+            if refused or problems and self.strict:
+                return 400, error_payload(refused or problems, compute)
         if mid.endswith("Operations.wait"):
             return self._wait(match.path_params, query)
         handler = self.routes.get(mid)
@@ -135,6 +149,12 @@ class Emulator:
         if fault == "lost-response":  # the cloud did it, but the answer never arrived
             return 503, fault_error(mid, "503", parts.path).payload
         return 200, result
+
+    def _image_disk_gb(self, source: str) -> int | None:
+        """The size of the image a disk is made from (reference.py: DLVM images)."""
+        known = any(source.endswith("/" + i["name"]) or source == i["selfLink"]
+                    for i in self.compute.images.values())
+        return reference.DLVM_IMAGE_DISK_GB if known else None
 
     def _wait(self, p: dict, query: dict) -> tuple[int, dict]:
         """zoneOperations.wait: block until DONE or the wait timeout, then answer the operation."""
