@@ -194,11 +194,22 @@ class Gce:
         return [self.to_instance(vm, z, preempted.get(z, {})) for z, vm in vms]
 
     def _aggregated(self, filter_: str):
-        pager = faults.call(self.c.instances.aggregated_list, request=compute_v1.AggregatedListInstancesRequest(
-            project=self.project, filter=filter_ or None), action="list VMs")
-        for scope, scoped in pager:
-            for vm in scoped.instances:
-                yield scope.rsplit("/", 1)[-1], vm
+        """Every page of the aggregated list (at most 500 VMs a page), each request under the
+        retry policy; scopes with nothing on a page carry only a warning."""
+        token = ""
+        while True:
+            page = faults.call(self._aggregated_page, filter_, token, action="list VMs")
+            for scope, scoped in page.items.items():
+                for vm in scoped.instances:
+                    yield scope.rsplit("/", 1)[-1], vm
+            token = page.next_page_token
+            if not token:
+                return
+
+    def _aggregated_page(self, filter_: str, token: str) -> compute_v1.InstanceAggregatedList:
+        pager = self.c.instances.aggregated_list(request=compute_v1.AggregatedListInstancesRequest(
+            project=self.project, filter=filter_ or None, page_token=token or None))
+        return next(iter(pager.pages))
 
     @staticmethod
     def _maybe_preempted(vm: compute_v1.Instance) -> bool:

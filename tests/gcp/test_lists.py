@@ -64,3 +64,10 @@ def test_colon_in_a_filter_means_has_not_equals(gcp, emu):
     assert names(first_page(gcp, filter="labels.nbctl-owner:*")) == ["vm0000", "vm0001"]
     assert names(first_page(gcp, filter='name : "vm000"')) == ["vm0000", "vm0001"]
     assert names(first_page(gcp, filter='name = "vm000"')) == []
+
+
+def test_a_throttled_second_page_is_retried_like_the_first(gcp, emu):
+    fleet(emu, 501)
+    emu.inject("instances.aggregatedList", "rate-limit", skip=1)  # the second page's request
+    assert len(gcp.list()) == 501
+    assert emu.counts["compute.instances.aggregatedList"] == 3  # 2 pages + 1 retry

@@ -103,13 +103,18 @@ class Emulator:
         with self.clock.lock:
             self.compute.preempt_boots[(zone, name)] = int(times)
 
-    def inject(self, method: str, error: str, zone: str | None = None, count: int = 1) -> None:
+    def inject(self, method: str, error: str, zone: str | None = None, count: int = 1,
+               skip: int = 0) -> None:
         with self.clock.lock:
-            self.injections.append(Injection(method=method, error=str(error), zone=zone, count=count))
+            self.injections.append(Injection(method=method, error=str(error), zone=zone,
+                                             count=count, skip=skip))
 
     def _take_fault(self, method_id: str, zone: str | None) -> str | None:
         for inj in self.injections:
             if inj.applies(method_id, zone):
+                if inj.skip > 0:
+                    inj.skip -= 1
+                    continue
                 inj.count -= 1
                 return inj.error
         return None
@@ -175,7 +180,8 @@ class Emulator:
     def control(self, verb: str, path: str, body: dict) -> tuple[int, dict]:
         op = path[len("/_emulator/"):]
         if op == "inject" and verb == "POST":
-            self.inject(body["method"], str(body["error"]), body.get("zone"), int(body.get("count", 1)))
+            self.inject(body["method"], str(body["error"]), body.get("zone"),
+                        int(body.get("count", 1)), int(body.get("skip", 0)))
             return 200, {}
         if op == "preempt" and verb == "POST":
             try:

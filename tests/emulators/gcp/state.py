@@ -50,6 +50,7 @@ class Injection:
     error: str  # stockout | stockout-details | quota | quota-global | forbidden | 429 | 500 | 503 | lost-response
     zone: str | None = None
     count: int = 1
+    skip: int = 0  # let this many matching calls through first (a later page, a later retry)
 
     def applies(self, method_id: str, zone: str | None) -> bool:
         return (self.count > 0 and (method_id == self.method or method_id.endswith("." + self.method))
