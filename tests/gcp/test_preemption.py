@@ -22,6 +22,8 @@ def test_the_preempted_operation_exists_from_the_start_of_the_notice(gcp, emu):
     emu.preempt("sp1", ZONE, notice=600)  # the window outlasts the test
     assert gcp.gce._preemption_times(ZONE)
     assert gcp.get("sp1").state is State.STOPPING
+    emu.end_notice("sp1", ZONE)
+    assert gcp.get("sp1").state is State.PREEMPTED
 
 
 def test_a_spot_vm_with_termination_action_delete_is_deleted_at_preemption(gcp, emu):

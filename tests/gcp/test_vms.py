@@ -101,11 +101,12 @@ def test_the_metadata_server_answers_only_with_the_metadata_flavor_header(gcp, v
 def test_preempted_is_true_during_the_notice_then_the_vm_is_gone(gcp, vm_emu):
     vm = running_vm(gcp, vm_emu)
     assert metadata(vm, "instance/preempted")[1] == "FALSE"
-    vm_emu.preempt("sp1", ZONE)
+    vm_emu.preempt("sp1", ZONE, notice=600)  # a window as long as the checks need
     assert metadata(vm, "instance/preempted")[1] == "TRUE"
     before = pids(vm)
+    vm_emu.end_notice("sp1", ZONE)
     assert wait_state(gcp, "sp1", State.PREEMPTED).state is State.PREEMPTED
-    assert not any(alive(p) for p in before)
+    assert until(lambda: not any(alive(p) for p in before))
 
 
 def test_wait_for_change_answers_when_the_attribute_changes(gcp, vm_emu):
@@ -126,7 +127,7 @@ def test_stop_kills_the_vm_processes_and_keeps_its_disk(gcp, vm_emu):
     before = pids(vm)
     gcp.stop("sp1")
     wait_state(gcp, "sp1", State.STOPPED)
-    assert not any(alive(p) for p in before)
+    assert until(lambda: not any(alive(p) for p in before))
     assert (vm.root / "opt/nbctl/nbctl_agent.py").exists()
 
 
@@ -135,7 +136,7 @@ def test_delete_kills_the_vm_processes_and_removes_its_disk(gcp, vm_emu):
     before = pids(vm)
     gcp.delete("sp1")
     assert until(lambda: not any(alive(p) for p in before))
-    assert not vm.root.exists()
+    assert until(lambda: not vm.root.exists())
 
 
 def test_the_vm_starts_the_job_in_its_metadata_and_cancel_stops_it(gcp, vm_emu, tmp_path):
@@ -201,8 +202,13 @@ def test_shutdown_on_the_vm_stops_it_as_halting_a_gce_vm_does(gcp, vm_emu):
     assert wait_state(gcp, "sp1", State.STOPPED).state is State.STOPPED
 
 
-TRAP = ("import signal, sys, time\n"
-        "signal.signal(signal.SIGTERM, lambda *_: sys.exit(85))\n"
+# The job saves on the first SIGTERM and ignores its repeats (jobwrap passes the group's on).
+TRAP = ("import pathlib, signal, sys, time\n"
+        "def bye(*_):\n"
+        "    signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "    sys.exit(85)\n"
+        "signal.signal(signal.SIGTERM, bye)\n"
+        "pathlib.Path(sys.argv[1]).write_text('ready')\n"
         "time.sleep(600)\n")
 
 
@@ -212,15 +218,15 @@ def test_a_preemption_notice_is_a_soft_off_that_terms_the_guest_before_the_power
     inst = vm_emu.compute.instances[(ZONE, "sp1")]
     inst["metadata"]["items"].append({"key": "shutdown-script", "value": "echo ran > shutdown-ran"})
     job = JobSpec(run_id="r1", instance=spot(), checkpoint_url=str(tmp_path / "ck"),
-                  command=["python3", "-c", TRAP], workdir=str(tmp_path))
+                  command=["python3", "-c", TRAP, str(tmp_path / "ready")], workdir=str(tmp_path))
     gcp.run_job("sp1", job, 0)
     status = tmp_path / "ck/_nbctl/r1/status-0.json"
-    until(lambda: status.exists() and json.loads(status.read_text())["state"] == "running")
+    until((tmp_path / "ready").exists)  # its SIGTERM handler is in place
     op = vm_emu.preempt("sp1", ZONE, notice=600)  # the window outlasts the test
     assert op["operationType"] == "compute.instances.preempted"  # recorded from the start
     assert gcp.gce._preemption_times(ZONE)  # and nbctl finds it there
     assert metadata(vm, "instance/preempted")[1] == "TRUE"
-    until(lambda: json.loads(status.read_text())["state"] == "exited")
+    until(lambda: status.exists() and json.loads(status.read_text())["state"] == "exited")
     assert json.loads(status.read_text())["exit_code"] == 85  # SIGTERM, not the power-off
     assert until(lambda: (vm.root / "shutdown-ran").exists())
     assert gcp.get("sp1").state is State.STOPPING  # still in its window

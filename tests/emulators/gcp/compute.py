@@ -299,6 +299,12 @@ class Compute(Operations, ResourcePolicies):
             return {}
         return op
 
+    def end_notice(self, zone: str, name: str) -> None:
+        """End the VM's notice window now (tests: a window as long as they need, then cut)."""
+        key = (zone, name)
+        if key in self.preempting and key in self.instances:
+            self._preempted_off(key, self.instances[key], self.preempting[key])
+
     def _preempted_off(self, key: tuple[str, str], inst: dict, op: dict) -> None:
         """The end of the notice: power off, then the VM's termination action."""
         if self.preempting.get(key) is not op:

@@ -87,10 +87,16 @@ class Emulator:
                                          self.compute.guest_shutdown, project)
 
     def preempt(self, name: str, zone: str, notice: float | None = None) -> dict:
-        """Preempt a spot VM, after `notice` seconds of notice (default: delays.notice)."""
+        """Preempt a spot VM with `notice` seconds of notice (default: delays.notice); returns
+        its `compute.instances.preempted` operation ({} if it was not running)."""
         with self.clock.lock:
             self.clock.tick()
             return self.compute.preempt(zone, name, self.delays.notice if notice is None else notice)
+
+    def end_notice(self, name: str, zone: str) -> None:
+        """Power the VM off now, as at the end of its preemption notice."""
+        with self.clock.lock:
+            self.compute.end_notice(zone, name)
 
     def expire_request_ids(self) -> None:
         """Let the time the APIs keep requestIds (delays.request_id_ttl) pass for every id."""
@@ -190,6 +196,9 @@ class Emulator:
                 return e.status, e.payload
         if op == "preempt-boots" and verb == "POST":
             self.preempt_boots(body["name"], body["zone"], int(body["times"]))
+            return 200, {}
+        if op == "end-notice" and verb == "POST":
+            self.end_notice(body["name"], body["zone"])
             return 200, {}
         if op == "expire-request-ids" and verb == "POST":
             self.expire_request_ids()

@@ -165,8 +165,12 @@ class VmRuntime:
         """Delete: power off and throw the disk away."""
         self.halt(zone, name)
         vm = self.vms.pop((zone, name), None)
-        if vm is not None:
+        for _ in range(100):  # a killed process may still be finishing a write in there
+            if vm is None or not vm.root.exists():
+                break
             shutil.rmtree(vm.root, ignore_errors=True)
+            if vm.root.exists():
+                time.sleep(0.05)
 
     def close(self) -> None:
         self._closed.set()
