@@ -97,10 +97,12 @@ def step(store: Store, job: Job, provider: Provider, holder: str | None = None) 
     if exited and code == 0:
         store.update_job(job.spec.run_id, state=JobState.SUCCEEDED, exit_code=0, detail=None)
         log.get().info("job %s: succeeded after %d restart(s)", job.spec.run_id, job.restarts)
-    elif exited and (code == EXIT_PREEMPTED or code < 0) and state is State.RUNNING \
+    elif exited and (code == EXIT_PREEMPTED or code < 0) \
+            and state in (State.RUNNING, State.STOPPING) \
             and now - status.get("ended_at", now) < NOTICE_WAIT:
-        # It left on a notice, or a signal killed it: if the machine is about to be taken,
-        # this was a preemption, not a failure. Wait for the cloud to say which.
+        # It left on a notice, or a signal killed it: if the machine is about to be taken
+        # (GCE's notice is a soft-off: STOPPING), this was a preemption, not a failure. Wait
+        # for the cloud to say which.
         pass
     elif state is State.PREEMPTED or (exited and code == EXIT_PREEMPTED):
         _recover(store, job, provider, preempted=True, why="preempted")

@@ -168,9 +168,11 @@ class Gce:
             return None
 
     def get(self, name: str, zone: str) -> Instance | None:
+        """The VM; a spot VM that GCE deleted when it preempted it (termination action DELETE)
+        reads DELETED, with the preemption named; None if there is nothing."""
         vm = self.get_vm(name, zone)
         if vm is None:
-            return None
+            return self._deleted_by_preemption(name, zone)
         preempted = self._preemption_times(zone, vm.id) if self._maybe_preempted(vm) else {}
         return self.to_instance(vm, zone, preempted)
 
@@ -192,15 +194,44 @@ class Gce:
         return [self.to_instance(vm, z, preempted.get(z, {})) for z, vm in vms]
 
     def _aggregated(self, filter_: str):
-        pager = faults.call(self.c.instances.aggregated_list, request=compute_v1.AggregatedListInstancesRequest(
-            project=self.project, filter=filter_ or None), action="list VMs")
-        for scope, scoped in pager:
-            for vm in scoped.instances:
-                yield scope.rsplit("/", 1)[-1], vm
+        """Every page of the aggregated list (at most 500 VMs a page), each request under the
+        retry policy; scopes with nothing on a page carry only a warning."""
+        token = ""
+        while True:
+            page = faults.call(self._aggregated_page, filter_, token, action="list VMs")
+            for scope, scoped in page.items.items():
+                for vm in scoped.instances:
+                    yield scope.rsplit("/", 1)[-1], vm
+            token = page.next_page_token
+            if not token:
+                return
+
+    def _aggregated_page(self, filter_: str, token: str) -> compute_v1.InstanceAggregatedList:
+        pager = self.c.instances.aggregated_list(request=compute_v1.AggregatedListInstancesRequest(
+            project=self.project, filter=filter_ or None, page_token=token or None))
+        return next(iter(pager.pages))
 
     @staticmethod
     def _maybe_preempted(vm: compute_v1.Instance) -> bool:
         return vm.status == "TERMINATED" and vm.scheduling.provisioning_model == "SPOT"
+
+    def _deleted_by_preemption(self, name: str, zone: str) -> Instance | None:
+        """The zone's operations on a VM of this name: if the last one is a preemption, GCE
+        deleted the VM with it."""
+        filter_ = f'(targetLink : "/instances/{name}")'  # `:` is "has" (a substring)
+        pager = faults.call(self.c.zone_operations.list, request=compute_v1.ListZoneOperationsRequest(
+            project=self.project, zone=zone, filter=filter_), action=f"look for {name} in {zone}")
+        ops = [(t, op) for op in pager if op.target_link.endswith(f"/instances/{name}")
+               and (t := _time(op.insert_time)) is not None]
+        if not ops:
+            return None
+        at, last = sorted(ops, key=lambda pair: pair[0])[-1]  # ties: the one listed last
+        if last.operation_type != PREEMPTED_OP:
+            return None
+        return Instance(name=name, provider="gcp", state=State.DELETED, zone=zone,
+                        backend=BACKEND_GCE, preemptible=True,
+                        detail=f"preempted by Compute Engine at {at.isoformat()} and deleted "
+                               "with it (its termination action is DELETE)")
 
     def _preempted_ops(self, zone: str, target_id: int | None = None):
         filter_ = f'(operationType = "{PREEMPTED_OP}")'

@@ -26,11 +26,15 @@ def notebook(name="nb1", zones=("us-central1-b",), **kw) -> InstanceSpec:
     return InstanceSpec(name=name, provider="gcp", zones=tuple(zones), **fields).stamped()
 
 
-def wait_state(provider, name, want, timeout=10.0):
-    """Poll get() like the core does, until the state is `want` (a State) or time runs out."""
+def wait_state(provider, name, want, timeout=60.0):
+    """Poll get() like the core does until the state is `want` (a State); raise on timeout.
+    The timeout only stops a broken test: it is no claim on how fast the emulator is."""
     deadline = time.monotonic() + timeout
     inst = provider.get(name)
-    while (inst.state if inst else None) != want and time.monotonic() < deadline:
+    while (inst.state if inst else None) != want:
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{name} is {inst.state if inst else 'gone'}, not {want} "
+                               f"after {timeout:.0f}s")
         time.sleep(0.05)
         inst = provider.get(name)
     return inst

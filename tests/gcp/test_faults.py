@@ -32,9 +32,9 @@ def http_error(status: int, payload: dict, method: str = "POST") -> gexc.GoogleA
     return gexc.from_http_response(resp)
 
 
-def compute_http(status: int, reason: str, message: str) -> NbctlError:
+def compute_http(status: int, reason: str, message: str, domain: str = "global") -> NbctlError:
     e = http_error(status, {"error": {"code": status, "message": message,
-                                      "errors": [{"message": message, "domain": "global",
+                                      "errors": [{"message": message, "domain": domain,
                                                   "reason": reason}]}})
     return faults.to_error(faults.fault_from_http(e))
 
@@ -45,11 +45,14 @@ def notebooks_http(status: int, rpc_status: str, message: str, details=()) -> Nb
     return faults.to_error(faults.fault_from_http(e))
 
 
+PHRASES = {400: "BAD REQUEST", 403: "FORBIDDEN", 503: "SERVICE UNAVAILABLE"}
+
+
 def operation_error(*errors: dict, http_status: int = 400) -> NbctlError:
     op = compute_v1.Operation.from_json(json.dumps({
         "kind": "compute#operation", "name": "operation-1", "status": "DONE",
         "operationType": "insert", "httpErrorStatusCode": http_status,
-        "httpErrorMessage": "SERVICE UNAVAILABLE", "error": {"errors": list(errors)}}),
+        "httpErrorMessage": PHRASES[http_status], "error": {"errors": list(errors)}}),
         ignore_unknown_fields=True)
     return faults.to_error(faults.fault_from_gce_operation(op))
 
@@ -70,9 +73,16 @@ def test_row_zone_stockout_is_capacity_in_zone():
 def test_row_zone_stockout_with_details_is_capacity_in_zone():
     err = operation_error({"code": "ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS", "message":
                            "The zone 'projects/p/zones/us-central1-a' does not have enough "
-                           "resources available to fulfill the request. '(resource type:compute)'.",
-                           "errorDetails": [{"errorInfo": {"reason": "STOCKOUT",
-                                                           "domain": "compute.googleapis.com"}}]})
+                           "resources available to fulfill the request.  '(resource type:compute)'.",
+                           "errorDetails": [
+                               {"help": {"links": [{"description": "Troubleshooting documentation",
+                                                    "url": "https://cloud.google.com/compute/docs/resource-error"}]}},
+                               {"errorInfo": {"reason": "resource_availability",
+                                              "domain": "compute.googleapis.com",
+                                              "metadatas": {"vmType": "n1-standard-4",
+                                                            "zone": "us-central1-a",
+                                                            "zonesAvailable": "us-central1-b"}}}]},
+                          http_status=503)
     assert isinstance(err, CapacityError) and err.scope is Scope.ZONE
 
 
@@ -113,9 +123,17 @@ def test_row_quota_text_in_a_workbench_operation_is_quota():
     assert isinstance(err, QuotaError) and err.scope is Scope.REGION
 
 
-def test_row_rate_limit_reason_is_transient_even_as_403():
-    err = compute_http(403, "rateLimitExceeded", "Rate Limit Exceeded")
+@pytest.mark.parametrize("reason", ["rateLimitExceeded", "userRateLimitExceeded"])
+def test_row_rate_limit_reason_is_transient_even_as_403(reason):
+    err = compute_http(403, reason, "Rate Limit Exceeded", domain="usageLimits")
     assert isinstance(err, TransientError)
+
+
+def test_row_synchronous_403_quota_exceeded_is_quota_in_region_with_the_fix():
+    err = compute_http(403, "quotaExceeded", "Quota 'NVIDIA_T4_GPUS' exceeded.  Limit: 0.0 in "
+                       "region us-central1.", domain="usageLimits")
+    assert isinstance(err, QuotaError) and err.scope is Scope.REGION
+    assert "raise the quota" in str(err)
 
 
 def test_row_429_is_transient():

@@ -147,12 +147,30 @@ def test_gpus_all_regions_quota_is_a_global_quota_error(gcp, emu):
     assert info.value.scope is Scope.GLOBAL
 
 
-@pytest.mark.parametrize("status", ["429", "503"])
-def test_throttling_and_unavailability_are_retried_to_success(gcp, emu, status):
-    emu.inject("instances.insert", status, count=2)
+@pytest.mark.parametrize("fault", ["rate-limit", "user-rate-limit", "503"])
+def test_compute_throttling_as_403_rate_limit_and_unavailability_are_retried(gcp, emu, fault):
+    emu.inject("instances.insert", fault, count=2)
     inst = gcp.create(spot())
     assert inst.name == "sp1"
     assert emu.counts[INSERT] == 3
+
+
+def test_insert_refused_at_once_with_403_quota_exceeded_is_a_regional_quota_error(gcp, emu):
+    emu.inject("instances.insert", "quota-now")
+    with pytest.raises(QuotaError) as info:
+        gcp.create(spot())
+    assert info.value.scope is Scope.REGION
+    assert "NVIDIA_T4_GPUS" in info.value.message and "raise the quota" in str(info.value)
+    assert emu.counts[INSERT] == 1 and emu.compute.instances == {}
+
+
+def test_a_stockout_with_details_is_zone_capacity_and_leaves_nothing(gcp, emu):
+    emu.inject("instances.insert", "stockout-details", zone="us-central1-a")
+    with pytest.raises(CapacityError) as info:
+        gcp.create(spot())
+    assert info.value.scope is Scope.ZONE
+    assert info.value.code == "ZONE_RESOURCE_POOL_EXHAUSTED_WITH_DETAILS"
+    assert emu.compute.instances == {}
 
 
 def test_permission_denied_is_not_retried_and_names_the_permission(gcp, emu):

@@ -4,6 +4,9 @@
     emu.env()                          # the environment that points nbctl at it
     emu.inject("instances.insert", "stockout", zone="us-central1-a")
     emu.preempt("sp1", "us-central1-b", notice=0)   # notice: default delays.notice
+    emu.end_notice("sp1", "us-central1-b")          # power off now, as at the notice's end
+    emu.preempt_boots("sp1", "us-central1-b", 2)    # its next 2 boots are reclaimed
+    emu.expire_request_ids()                        # as if the ids' 60 minutes had passed
     GcpEmulator(run_vms=True)          # booted VMs run their startup-script (vms.py)
     emu.counts["compute.instances.aggregatedList"], emu.violations
     emu.stop()

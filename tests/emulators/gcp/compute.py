@@ -5,6 +5,8 @@ policies in compute_policies.
 """
 from __future__ import annotations
 
+import base64
+import json
 import re
 import time
 
@@ -22,6 +24,11 @@ from .state import Clock, Delays, Ids, matches_filter, now_iso, parse_filter
 __all__ = ["Compute", "http_error", "BASE"]
 NAME_RX = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
 DLVM_PROJECT = "deeplearning-platform-release"
+MAX_RESULTS = 500
+# The zones listed as scopes: Google's GPU regions and zones page
+# (cloud.google.com/compute/docs/gpus/gpu-regions-zones, read 2025-06), T4 zones of three regions.
+ZONES = ("us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f", "us-east1-c",
+         "us-east1-d", "us-west1-a", "us-west1-b")
 IMAGE_FAMILIES = ("common-cu124", "common-cu123", "common-cu121", "pytorch-latest-gpu",
                   "tf-latest-gpu")
 
@@ -37,12 +44,14 @@ class Compute(Operations, ResourcePolicies):
         self.instances: dict[tuple[str, str], dict] = {}  # (zone, name) -> Instance JSON
         self.operations: dict[tuple[str, str], dict] = {}  # (scope, name) -> Operation JSON
         self.policies: dict[tuple[str, str], dict] = {}  # (region, name) -> ResourcePolicy
-        self.request_ids: dict[str, dict] = {}  # requestId -> the operation it made
+        self.request_ids: dict[tuple[str, str], tuple[float, dict]] = {}  # see _replayed
         self.images = {f: self._image(f) for f in IMAGE_FAMILIES}
         self.vms = None  # a VmRuntime when VMs run for real (see vms.py)
         # One row per boot: when it was asked for and when the VM was RUNNING (epoch seconds).
         self.boots: list[dict] = []
         self.boot_count: dict[tuple[str, str], int] = {}  # (zone, name) -> boots so far
+        self.preempt_boots: dict[tuple[str, str], int] = {}  # (zone, name) -> boots to take back
+        self.preempting: dict[tuple[str, str], dict] = {}  # (zone, name) -> its preempted op
 
     def _image(self, family: str) -> dict:
         name = f"{family}-v20250601-debian-11-py310"
@@ -57,7 +66,7 @@ class Compute(Operations, ResourcePolicies):
         return inst
 
     def insert(self, p: dict, query: dict, body: dict, fault: str | None) -> dict:
-        again = self._replayed(query)
+        again = self._replayed(query, "insert")
         if again is not None:
             return again
         zone, name = p["zone"], body.get("name", "")
@@ -122,7 +131,13 @@ class Compute(Operations, ResourcePolicies):
         self.boot_count[key] = boot = self.boot_count.get(key, 0) + 1
 
         def up():
-            if inst["status"] == "STAGING" and self.boot_count[key] == boot:
+            if inst["status"] == "STAGING" and self.boot_count[key] == boot \
+                    and self.preempt_boots.get(key, 0) > 0:
+                # A spot VM can be reclaimed before it runs (docs: compute/docs/instances/spot
+                # "Compute Engine might preempt Spot VMs at any time"): no guest, no notice.
+                self.preempt_boots[key] -= 1
+                self.preempt(zone, inst["name"], notice=0)
+            elif inst["status"] == "STAGING" and self.boot_count[key] == boot:
                 inst["status"] = "RUNNING"
                 inst["lastStartTimestamp"] = now_iso()
                 for nic in inst.get("networkInterfaces") or []:
@@ -146,17 +161,36 @@ class Compute(Operations, ResourcePolicies):
                 "items": items, "selfLink": f"{BASE}/projects/{self.project}/zones/{p['zone']}/instances"}
 
     def aggregated_list(self, p: dict, query: dict, body, fault) -> dict:
-        terms = parse_filter((query.get("filter") or [None])[0])
-        by_zone: dict[str, list] = {}
-        for (z, _), i in sorted(self.instances.items()):
-            if matches_filter(i, terms):
-                by_zone.setdefault(f"zones/{z}", []).append(i)
-        return {"kind": "compute#instanceAggregatedList", "id": f"projects/{self.project}/aggregated/instances",
-                "items": {scope: {"instances": insts} for scope, insts in by_zone.items()},
-                "selfLink": f"{BASE}/projects/{self.project}/aggregated/instances"}
+        """Every zone is a scope; pages of at most maxResults instances (compute.v1.json:
+        maxResults "Acceptable values are 0 to 500, inclusive. (Default: 500)", pageToken /
+        nextPageToken); a scope with nothing on this page carries the NO_RESULTS_ON_PAGE warning
+        (InstancesScopedList.warning) in place of its list."""
+        size = int((query.get("maxResults") or [MAX_RESULTS])[0])
+        if not 0 <= size <= MAX_RESULTS:
+            raise http_error(400, "invalid", f"Invalid value for field 'maxResults': '{size}'. "
+                             f"Must be less than or equal to {MAX_RESULTS}")
+        size = size or MAX_RESULTS
+        filter_ = (query.get("filter") or [""])[0]
+        terms = parse_filter(filter_)
+        found = [(z, i) for (z, _), i in sorted(self.instances.items()) if matches_filter(i, terms)]
+        token = (query.get("pageToken") or [""])[0]
+        start = _page_start(token, filter_)
+        page = found[start:start + size]
+        scopes = sorted({*ZONES, *(z for z, _ in self.instances)})
+        items: dict[str, dict] = {f"zones/{z}": {"warning": {
+            "code": "NO_RESULTS_ON_PAGE", "data": [{"key": "scope", "value": f"zones/{z}"}],
+            "message": f"There are no results for scope 'zones/{z}' on this page."}} for z in scopes}
+        for z, inst in page:
+            items[f"zones/{z}"].pop("warning", None)
+            items[f"zones/{z}"].setdefault("instances", []).append(inst)
+        out = {"kind": "compute#instanceAggregatedList", "id": f"projects/{self.project}/aggregated/instances",
+               "items": items, "selfLink": f"{BASE}/projects/{self.project}/aggregated/instances"}
+        if start + size < len(found):
+            out["nextPageToken"] = _page_token(start + size, filter_)
+        return out
 
     def stop(self, p: dict, query: dict, body, fault) -> dict:
-        again = self._replayed(query)
+        again = self._replayed(query, "stop")
         if again is not None:
             return again
         inst = self._get_instance(p)
@@ -178,7 +212,7 @@ class Compute(Operations, ResourcePolicies):
                     ac.pop("natIP", None)
 
     def start(self, p: dict, query: dict, body, fault) -> dict:
-        again = self._replayed(query)
+        again = self._replayed(query, "start")
         if again is not None:
             return again
         inst = self._get_instance(p)
@@ -195,7 +229,7 @@ class Compute(Operations, ResourcePolicies):
                                target_id=inst["id"], request_id=rid(query), then=act)
 
     def delete(self, p: dict, query: dict, body, fault) -> dict:
-        again = self._replayed(query)
+        again = self._replayed(query, "delete")
         if again is not None:
             return again
         inst = self._get_instance(p)
@@ -234,27 +268,62 @@ class Compute(Operations, ResourcePolicies):
             self.vms.halt(inst["zone"].rsplit("/", 1)[-1], inst["name"])
 
     def preempt(self, zone: str, name: str, notice: float = 0.0) -> dict:
-        """The cloud reclaims a spot VM. With a notice, `instance/preempted` is TRUE for that
-        long first (GCE gives 30 s); then the VM's processes die, it is TERMINATED, and a
-        `compute.instances.preempted` operation records it (returned when there is no notice)."""
-        inst = self.instances.get((zone, name))
+        """The cloud reclaims a spot VM and returns its `compute.instances.preempted` operation.
+
+        GCE's preemption process (docs: compute/docs/instances/spot#preemption-process): an ACPI
+        G2 soft-off starts the notice window (the guest shuts down: its processes get SIGTERM,
+        shutdown scripts run, `instance/preempted` is TRUE) and the VM is STOPPING; at the end
+        of the window (30 s on GCE, `notice` here) a G3 mechanical off powers it off and the
+        instanceTerminationAction applies: STOP leaves it TERMINATED, DELETE deletes it. The
+        operation exists from the start. A VM not yet RUNNING has no guest to warn: at once."""
+        key = (zone, name)
+        inst = self.instances.get(key)
         if inst is None:
             raise not_found("instance", f"projects/{self.project}/zones/{zone}/instances/{name}")
-        if notice > 0:
+        if key in self.preempting:
+            return self.preempting[key]
+        op = self._preempted_operation(zone, inst)
+        if notice > 0 and inst["status"] == "RUNNING":
+            op.update(status="RUNNING", progress=0)
+            op.pop("endTime", None)
+            inst["status"] = "STOPPING"
+            self.preempting[key] = op
             if self.vms is not None:
-                self.vms.notice(zone, name)
-            self.clock.after(notice, lambda: self._reclaim(zone, name))
-            return {"name": name, "zone": zone, "noticeSeconds": notice}
-        return self._reclaim(zone, name)
+                self.vms.soft_off(zone, name)
+            self.clock.after(notice, lambda: self._preempted_off(key, inst, op))
+        elif inst["status"] in ("RUNNING", "STAGING", "PROVISIONING"):
+            self.preempting[key] = op
+            self._preempted_off(key, inst, op)
+        else:  # stopped already: nothing to take
+            self.operations.pop((f"zones/{zone}", op["name"]))
+            return {}
+        return op
 
-    def _reclaim(self, zone: str, name: str) -> dict | None:
-        inst = self.instances.get((zone, name))
-        if inst is None or inst["status"] not in ("RUNNING", "STAGING", "PROVISIONING"):
-            return None  # stopped or deleted during the notice: nothing left to take
+    def end_notice(self, zone: str, name: str) -> None:
+        """End the VM's notice window now (tests: a window as long as they need, then cut)."""
+        key = (zone, name)
+        if key in self.preempting and key in self.instances:
+            self._preempted_off(key, self.instances[key], self.preempting[key])
+
+    def _preempted_off(self, key: tuple[str, str], inst: dict, op: dict) -> None:
+        """The end of the notice: power off, then the VM's termination action."""
+        if self.preempting.get(key) is not op:
+            return
+        del self.preempting[key]
+        op.update(status="DONE", progress=100, endTime=now_iso())
+        if self.instances.get(key) is not inst:
+            return  # deleted by its owner during the notice
         self._power_off(inst)
+        if (inst.get("scheduling") or {}).get("instanceTerminationAction") == "DELETE":
+            if self.vms is not None:
+                self.vms.destroy(*key)
+            self.instances.pop(key, None)
+            return
         inst["status"] = "TERMINATED"
         inst["lastStopTimestamp"] = now_iso()
-        return self._preempted_operation(zone, inst)
+        for nic in inst.get("networkInterfaces") or []:
+            for ac in nic.get("accessConfigs") or []:
+                ac.pop("natIP", None)
 
     # -- images ------------------------------------------------------------------------
     def image_from_family(self, p: dict, query, body, fault) -> dict:
@@ -284,6 +353,23 @@ class Compute(Operations, ResourcePolicies):
             "compute.resourcePolicies.delete": self.policy_delete,
             "compute.resourcePolicies.list": self.policy_list,
         }
+
+
+def _page_token(start: int, filter_: str) -> str:
+    """An opaque token, bound to the filter it was made for, as the API's are."""
+    return base64.urlsafe_b64encode(json.dumps([start, filter_]).encode()).decode()
+
+
+def _page_start(token: str, filter_: str) -> int:
+    if not token:
+        return 0
+    try:
+        start, made_for = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, TypeError):
+        start, made_for = None, None
+    if not isinstance(start, int) or made_for != filter_:
+        raise http_error(400, "invalid", "Invalid value for field 'pageToken'")
+    return start
 
 
 def _full(partial: str, project: str) -> str:

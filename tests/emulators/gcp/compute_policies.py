@@ -47,7 +47,7 @@ class ResourcePolicies:
                                target_id=inst["id"], request_id=rid(query), then=act)
 
     def policy_insert(self, p: dict, query: dict, body: dict, fault) -> dict:
-        again = self._replayed(query)
+        again = self._replayed(query, "policy-insert")
         if again is not None:
             return again
         region, name = p["region"], body.get("name", "")
@@ -65,7 +65,8 @@ class ResourcePolicies:
         def act():
             pol["status"] = "READY"
             self.policies[(region, name)] = pol
-        return self._operation(region=region, kind="insert", target=link, target_id=pol["id"],
+        return self._operation(region=region, kind="insert", method="policy-insert", target=link,
+                               target_id=pol["id"],
                                request_id=rid(query), then=act)
 
     def policy_get(self, p: dict, query, body, fault) -> dict:
@@ -83,7 +84,8 @@ class ResourcePolicies:
                              f"The resource_policy resource '{pol['selfLink']}' is already being "
                              f"used by '{users[0]}'")
         key = (p["region"], p["resourcePolicy"])
-        return self._operation(region=p["region"], kind="delete", target=pol["selfLink"],
+        return self._operation(region=p["region"], kind="delete", method="policy-delete",
+                               target=pol["selfLink"],
                                target_id=pol["id"], request_id=rid(query),
                                then=lambda: self.policies.pop(key, None))
 

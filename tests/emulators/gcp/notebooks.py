@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 import uuid
 
 from .state import ApiError, Clock, Delays, Ids, matches_filter, now_iso, parse_filter
@@ -30,6 +31,7 @@ class Notebooks:
         self.ids = Ids(7000)
         self.instances: dict[str, dict] = {}  # full name -> Instance JSON
         self.operations: dict[str, dict] = {}
+        self.request_ids: dict[tuple[str, str], tuple[float, dict]] = {}  # (verb, id) -> (when, op)
 
     def _parent(self, p: dict) -> str:
         return f"projects/{p['projectsId']}/locations/{p['locationsId']}"
@@ -67,7 +69,28 @@ class Notebooks:
         return op
 
     # -- instances ---------------------------------------------------------------------
+    def _replayed(self, verb: str, query: dict) -> dict | None:
+        """notebooks.v2.json, create's `requestId`: "Optional. Idempotent request UUID." The
+        operation the first call made answers a repeat, for as long as compute keeps its ids."""
+        request_id = (query.get("requestId") or [None])[0]
+        seen = self.request_ids.get((verb, request_id)) if request_id else None
+        if seen is None or time.monotonic() - seen[0] >= self.delays.request_id_ttl:
+            return None
+        return seen[1]
+
+    def _remember(self, verb: str, query: dict, op: dict) -> dict:
+        request_id = (query.get("requestId") or [None])[0]
+        if request_id:
+            self.request_ids[(verb, request_id)] = (time.monotonic(), op)
+        return op
+
     def create(self, p: dict, query: dict, body: dict, fault: str | None) -> dict:
+        again = self._replayed("create", query)
+        if again is not None:
+            return again
+        return self._remember("create", query, self._create(p, query, body, fault))
+
+    def _create(self, p: dict, query: dict, body: dict, fault: str | None) -> dict:
         parent = self._parent(p)
         iid = (query.get("instanceId") or [""])[0]
         if not ID_RX.fullmatch(iid):
@@ -75,9 +98,6 @@ class Notebooks:
         name = f"{parent}/instances/{iid}"
         if name in self.instances:
             raise rpc_error(6, f"Resource '{name}' already exists")
-        setup = body.get("gceSetup") or {}
-        if not setup.get("machineType"):
-            raise rpc_error(3, "gce_setup.machine_type is required")
         if fault in ("stockout", "stockout-details"):
             return self._operation(parent, name, "create", error={
                 "code": 8, "message": f"The zone '{p['locationsId']}' does not have enough resources "
@@ -89,6 +109,11 @@ class Notebooks:
                 "code": 8, "message": f"Quota '{q}' exceeded. Limit: 0.0 in region "
                 f"{p['locationsId'].rsplit('-', 1)[0]}."})
         inst = dict(body)
+        # GceSetup.machineType is "Optional." in notebooks.v2.json; gcloud workbench instances
+        # create documents its default, n1-standard-4.
+        setup = inst["gceSetup"] = dict(body.get("gceSetup") or {})
+        setup.setdefault("machineType", f"https://www.googleapis.com/compute/v1/projects/"
+                         f"{self.project}/zones/{p['locationsId']}/machineTypes/n1-standard-4")
         inst.update(name=name, id=str(uuid.uuid4()), state="PROVISIONING", createTime=now_iso(),
                     updateTime=now_iso(), creator="user@example.com", healthState="HEALTH_STATE_UNSPECIFIED")
         self.instances[name] = inst

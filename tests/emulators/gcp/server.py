@@ -12,11 +12,13 @@ from urllib.parse import parse_qs, urlsplit
 
 from . import reference, semantics
 from .compute import Compute, http_error
+from .compute_operations import quota_exceeded
 from .discovery import Discovery, Problem, error_payload
 from .notebooks import Notebooks, rpc_error
 from .state import ApiError, Clock, Delays, Injection
 
-HTTP_FAULTS = {"429", "500", "503", "forbidden", "unauthenticated"}
+HTTP_FAULTS = {"rate-limit", "user-rate-limit", "quota-now", "500", "503", "forbidden",
+               "unauthenticated"}
 OP_FAULTS = {"stockout", "stockout-details", "quota", "quota-global"}
 
 
@@ -42,10 +44,18 @@ def fault_error(method_id: str, fault: str, resource: str) -> ApiError:
     if fault == "unauthenticated":
         return ApiError(401, {"error": {"code": 401, "message": "Request had invalid authentication "
                                         "credentials.", "status": "UNAUTHENTICATED"}})
-    if fault == "429":
-        if compute:
-            return http_error(429, "rateLimitExceeded", "Rate Limit Exceeded")
+    if fault in ("rate-limit", "user-rate-limit"):
+        if compute:  # Compute Engine throttles with 403, not 429: docs "Rate quotas"
+            # (cloud.google.com/compute/api-quotas) and the API's standard error reasons
+            # (developers.google.com/drive/api/guides/handle-errors: 403 rateLimitExceeded,
+            # userRateLimitExceeded, domain usageLimits).
+            reason = "rateLimitExceeded" if fault == "rate-limit" else "userRateLimitExceeded"
+            text = "Rate Limit Exceeded" if fault == "rate-limit" else "User Rate Limit Exceeded"
+            return http_error(403, reason, text, domain="usageLimits")
+        # One Platform APIs (notebooks v2) answer 429 RESOURCE_EXHAUSTED (google.rpc.Code 8).
         return rpc_error(8, "Quota exceeded for quota metric 'Queries' and limit 'Queries per minute'")
+    if fault == "quota-now":  # the synchronous refusal of compute.instances.insert
+        return quota_exceeded(resource)
     status = int(fault)
     if compute:
         return http_error(status, "backendError", "Internal error. Please try again or contact "
@@ -81,18 +91,40 @@ class Emulator:
                                          self.compute.guest_shutdown, project)
 
     def preempt(self, name: str, zone: str, notice: float | None = None) -> dict:
-        """Preempt a spot VM, after `notice` seconds of notice (default: delays.notice)."""
+        """Preempt a spot VM with `notice` seconds of notice (default: delays.notice); returns
+        its `compute.instances.preempted` operation ({} if it was not running)."""
         with self.clock.lock:
             self.clock.tick()
             return self.compute.preempt(zone, name, self.delays.notice if notice is None else notice)
 
-    def inject(self, method: str, error: str, zone: str | None = None, count: int = 1) -> None:
+    def end_notice(self, name: str, zone: str) -> None:
+        """Power the VM off now, as at the end of its preemption notice."""
         with self.clock.lock:
-            self.injections.append(Injection(method=method, error=str(error), zone=zone, count=count))
+            self.compute.end_notice(zone, name)
+
+    def expire_request_ids(self) -> None:
+        """Let the time the APIs keep requestIds (delays.request_id_ttl) pass for every id."""
+        with self.clock.lock:
+            self.compute.request_ids.clear()
+            self.notebooks.request_ids.clear()
+
+    def preempt_boots(self, name: str, zone: str, times: int) -> None:
+        """Reclaim the VM's next `times` boots before they reach RUNNING, server-side."""
+        with self.clock.lock:
+            self.compute.preempt_boots[(zone, name)] = int(times)
+
+    def inject(self, method: str, error: str, zone: str | None = None, count: int = 1,
+               skip: int = 0) -> None:
+        with self.clock.lock:
+            self.injections.append(Injection(method=method, error=str(error), zone=zone,
+                                             count=count, skip=skip))
 
     def _take_fault(self, method_id: str, zone: str | None) -> str | None:
         for inj in self.injections:
             if inj.applies(method_id, zone):
+                if inj.skip > 0:
+                    inj.skip -= 1
+                    continue
                 inj.count -= 1
                 return inj.error
         return None
@@ -174,13 +206,23 @@ class Emulator:
     def control(self, verb: str, path: str, body: dict) -> tuple[int, dict]:
         op = path[len("/_emulator/"):]
         if op == "inject" and verb == "POST":
-            self.inject(body["method"], str(body["error"]), body.get("zone"), int(body.get("count", 1)))
+            self.inject(body["method"], str(body["error"]), body.get("zone"),
+                        int(body.get("count", 1)), int(body.get("skip", 0)))
             return 200, {}
         if op == "preempt" and verb == "POST":
             try:
                 return 200, self.preempt(body["name"], body["zone"], body.get("notice"))
             except ApiError as e:
                 return e.status, e.payload
+        if op == "preempt-boots" and verb == "POST":
+            self.preempt_boots(body["name"], body["zone"], int(body["times"]))
+            return 200, {}
+        if op == "end-notice" and verb == "POST":
+            self.end_notice(body["name"], body["zone"])
+            return 200, {}
+        if op == "expire-request-ids" and verb == "POST":
+            self.expire_request_ids()
+            return 200, {}
         if op == "counts":
             return 200, dict(self.counts)
         if op == "reset-counts" and verb == "POST":

@@ -39,6 +39,7 @@ class Delays:
     delete: float = 0.2
     wait_timeout: float = 2.0  # zoneOperations.wait answers by then even if not DONE
     notice: float = 1.0  # a preemption's notice (GCE gives 30 s); 0: reclaimed at once
+    request_id_ttl: float = 3600.0  # a requestId is replayed this long ("at least 60 minutes")
 
 
 @dataclass
@@ -49,6 +50,7 @@ class Injection:
     error: str  # stockout | stockout-details | quota | quota-global | forbidden | 429 | 500 | 503 | lost-response
     zone: str | None = None
     count: int = 1
+    skip: int = 0  # let this many matching calls through first (a later page, a later retry)
 
     def applies(self, method_id: str, zone: str | None) -> bool:
         return (self.count > 0 and (method_id == self.method or method_id.endswith("." + self.method))
@@ -99,8 +101,7 @@ def parse_filter(text: str | None) -> list[tuple[str, str, str]]:
     out = []
     for m in _FILTER_RX.finditer(text):
         value = m.group(4) if m.group(4) is not None else m.group(5) if m.group(5) is not None else m.group(3)
-        op = {"eq": "=", "ne": "!=", ":": "="}.get(m.group(2), m.group(2))
-        out.append((m.group(1), op, value))
+        out.append((m.group(1), m.group(2), value))
     return out
 
 
@@ -113,10 +114,38 @@ def _lookup(obj: dict, dotted: str):
     return cur
 
 
+def _text(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _has(have, value: str) -> bool:
+    """AIP-160 `:` ("has"): `:*` is presence; a map has the key, a list the element, a string
+    the substring."""
+    if have is None:
+        return False
+    if value == "*":
+        return True
+    if isinstance(have, dict):
+        return value in have
+    if isinstance(have, list):
+        return any(_text(v) == value for v in have)
+    return value in _text(have)
+
+
 def matches_filter(obj: dict, terms: list[tuple[str, str, str]]) -> bool:
+    """The semantics of compute.v1.json's `filter` parameter: `=`/`!=` compare (AIP-160), `:`
+    is "has", and `eq`/`ne` take a regular expression (RE2) that must match the entire field."""
     for fld, op, value in terms:
         have = _lookup(obj, fld)
-        equal = have is not None and str(have) == value
-        if (op == "=" and not equal) or (op == "!=" and equal):
-            return False
+        if op in ("eq", "ne"):
+            hit = have is not None and re.fullmatch(value, _text(have)) is not None
+            if hit != (op == "eq"):
+                return False
+        elif op == ":":
+            if not _has(have, value):
+                return False
+        else:
+            equal = have is not None and _text(have) == value
+            if equal != (op == "="):
+                return False
     return True

@@ -4,7 +4,8 @@ When an emulated VM reaches RUNNING, it "boots": its `startup-script` metadata r
 bash process in a process group of its own, under a root folder of its own (NBCTL_ROOT, the
 prefix the start-up script puts before /opt/nbctl, /var/lib/nbctl ...). The folder outlives a
 stop, as a boot disk does, and goes with a delete. Stopping, deleting or preempting the VM kills
-its whole process group.
+its whole process group (SIGKILL: the power goes). A preemption notice first sends SIGTERM to the
+group and runs the `shutdown-script`, as the guest's ACPI soft-off does.
 
 The VM reaches `http://metadata.google.internal` as on GCE: its HTTP proxy (http_proxy) is a
 metadata server that knows only this VM, so the start-up script is byte for byte what a real VM
@@ -44,6 +45,7 @@ class Vm:
     name: str
     root: Path
     proc: subprocess.Popen | None = None
+    shutdown: subprocess.Popen | None = None  # its shutdown-script, during a preemption notice
     server: ThreadingHTTPServer | None = None
     preempted: bool = False
     boots: list[float] = field(default_factory=list)  # when each boot began (epoch seconds)
@@ -99,38 +101,62 @@ class VmRuntime:
         path = vm.root / "startup-script"
         path.write_text(script)
         log = vm.root / "startup-script.log"
-        env = {"PATH": f"{vm.root / 'emulator-bin'}:/usr/bin:/bin", "NBCTL_ROOT": str(vm.root),
-               "HOME": str(vm.root / "root"), "LANG": "C.UTF-8", "PYTHONPATH": str(REPO),
-               "PYTHONDONTWRITEBYTECODE": "1",
-               "http_proxy": f"http://127.0.0.1:{vm.server.server_address[1]}",
-               "no_proxy": "127.0.0.1,localhost"}
         (vm.root / "root").mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as out:
-            vm.proc = subprocess.Popen(["bash", str(path)], cwd=vm.root, env=env,
+            vm.proc = subprocess.Popen(["bash", str(path)], cwd=vm.root, env=self._env(vm),
                                        stdin=subprocess.DEVNULL, stdout=out,
                                        stderr=subprocess.STDOUT, start_new_session=True)
 
-    def notice(self, zone: str, name: str) -> None:
-        """The preemption notice: `instance/preempted` answers TRUE from now on."""
+    def soft_off(self, zone: str, name: str) -> None:
+        """The ACPI G2 soft-off that starts a preemption notice: `instance/preempted` answers
+        TRUE from now on, the guest's shutdown sends SIGTERM to its processes and runs the
+        `shutdown-script` (docs: compute/docs/instances/spot#preemption-process and
+        compute/docs/shutdownscript: "run ... when an instance is preempted"). The power-off
+        at the end of the window is `halt`."""
         vm = self.vms.get((zone, name))
-        if vm is not None:
-            vm.preempted = True
+        if vm is None:
+            return
+        vm.preempted = True
+        if vm.proc is not None:
+            try:
+                os.killpg(vm.proc.pid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                pass
+        inst = self.instance(zone, name)
+        script = _attribute(inst, "shutdown-script") if inst else None
+        if script is not None:
+            path = vm.root / "shutdown-script"
+            path.write_text(script)
+            with open(vm.root / "shutdown-script.log", "ab") as out:
+                vm.shutdown = subprocess.Popen(["bash", str(path)], cwd=vm.root, env=self._env(vm),
+                                               stdin=subprocess.DEVNULL, stdout=out,
+                                               stderr=subprocess.STDOUT, start_new_session=True)
+
+    def _env(self, vm: Vm) -> dict[str, str]:
+        """The environment of the VM's scripts: its root, PATH, and metadata server."""
+        return {"PATH": f"{vm.root / 'emulator-bin'}:/usr/bin:/bin", "NBCTL_ROOT": str(vm.root),
+                "HOME": str(vm.root / "root"), "LANG": "C.UTF-8", "PYTHONPATH": str(REPO),
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "http_proxy": f"http://127.0.0.1:{vm.server.server_address[1]}",
+                "no_proxy": "127.0.0.1,localhost"}
 
     def halt(self, zone: str, name: str) -> None:
         """Power off: kill every process of the VM and its metadata server. Its disk stays."""
         vm = self.vms.get((zone, name))
         if vm is None:
             return
-        if vm.proc is not None:
+        for proc in (vm.proc, vm.shutdown):
+            if proc is None:
+                continue
             try:
-                os.killpg(vm.proc.pid, signal.SIGKILL)
+                os.killpg(proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
             try:
-                vm.proc.wait(timeout=5)
+                proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
-            vm.proc = None
+        vm.proc = vm.shutdown = None
         if vm.server is not None:
             server, vm.server = vm.server, None
             threading.Thread(target=_close, args=(server,), daemon=True).start()
@@ -139,8 +165,12 @@ class VmRuntime:
         """Delete: power off and throw the disk away."""
         self.halt(zone, name)
         vm = self.vms.pop((zone, name), None)
-        if vm is not None:
+        for _ in range(100):  # a killed process may still be finishing a write in there
+            if vm is None or not vm.root.exists():
+                break
             shutil.rmtree(vm.root, ignore_errors=True)
+            if vm.root.exists():
+                time.sleep(0.05)
 
     def close(self) -> None:
         self._closed.set()

@@ -1,0 +1,73 @@
+"""aggregatedList as Compute Engine answers it (compute.v1.json): pages of at most maxResults
+(default and cap 500) chained by nextPageToken, every zone listed as a scope with the
+NO_RESULTS_ON_PAGE warning when it has nothing on the page, and filters whose `eq`/`ne` take a
+regular expression matching the whole field and whose `:` means "has"."""
+from __future__ import annotations
+
+import pytest
+from google.api_core import exceptions as gexc
+from google.cloud import compute_v1
+
+PROJECT = "test-project"
+
+
+def fleet(emu, n, zone="us-central1-a", **labels):
+    for i in range(n):
+        emu.add_instance(f"vm{i:04d}", zone, labels={"nbctl-name": f"vm{i:04d}",
+                                                     "nbctl-owner": "tester", **labels})
+
+
+def first_page(gcp, **kw):
+    req = compute_v1.AggregatedListInstancesRequest(project=PROJECT, **kw)
+    return next(iter(gcp.gce.c.instances.aggregated_list(request=req).pages))
+
+
+def names(page):
+    return sorted(vm.name for scoped in page.items.values() for vm in scoped.instances)
+
+
+def test_nbctl_follows_aggregated_list_pages_over_a_fleet_larger_than_one_page(gcp, emu):
+    fleet(emu, 501)
+    fleet_names = {i.name for i in gcp.list()}
+    assert len(fleet_names) == 501
+    assert emu.counts["compute.instances.aggregatedList"] == 2
+
+
+def test_aggregated_list_pages_by_max_results_and_caps_it_at_500(gcp, emu):
+    fleet(emu, 25)
+    page = first_page(gcp, max_results=10)
+    assert len(names(page)) == 10 and page.next_page_token
+    with pytest.raises(gexc.BadRequest):
+        first_page(gcp, max_results=501)
+
+
+def test_aggregated_list_lists_empty_zones_with_the_no_results_warning(gcp, emu):
+    fleet(emu, 1, zone="us-central1-b")
+    page = first_page(gcp)
+    empty = page.items["zones/us-central1-a"]
+    assert not empty.instances
+    assert empty.warning.code == "NO_RESULTS_ON_PAGE"
+    assert empty.warning.message == "There are no results for scope 'zones/us-central1-a' on this page."
+    assert names(page) == ["vm0000"]
+
+
+def test_eq_in_a_filter_is_a_regular_expression_over_the_whole_field(gcp, emu):
+    fleet(emu, 12)
+    assert names(first_page(gcp, filter="name eq vm000[0-4]")) == [f"vm000{i}" for i in range(5)]
+    assert names(first_page(gcp, filter="name eq vm00")) == []  # the whole field must match
+    assert len(names(first_page(gcp, filter="name ne .*1"))) == 10
+
+
+def test_colon_in_a_filter_means_has_not_equals(gcp, emu):
+    fleet(emu, 2)
+    emu.add_instance("other", "us-central1-a", labels={"team": "ml"})
+    assert names(first_page(gcp, filter="labels.nbctl-owner:*")) == ["vm0000", "vm0001"]
+    assert names(first_page(gcp, filter='name : "vm000"')) == ["vm0000", "vm0001"]
+    assert names(first_page(gcp, filter='name = "vm000"')) == []
+
+
+def test_a_throttled_second_page_is_retried_like_the_first(gcp, emu):
+    fleet(emu, 501)
+    emu.inject("instances.aggregatedList", "rate-limit", skip=1)  # the second page's request
+    assert len(gcp.list()) == 501
+    assert emu.counts["compute.instances.aggregatedList"] == 3  # 2 pages + 1 retry
