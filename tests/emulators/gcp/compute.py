@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import time
 
+from . import reference
 from .compute_operations import (
     BASE,
     Operations,
@@ -22,13 +22,10 @@ from .compute_policies import ResourcePolicies
 from .state import Clock, Delays, Ids, matches_filter, now_iso, parse_filter
 
 __all__ = ["Compute", "http_error", "BASE"]
-NAME_RX = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
 DLVM_PROJECT = "deeplearning-platform-release"
 MAX_RESULTS = 500
-# The zones listed as scopes: Google's GPU regions and zones page
-# (cloud.google.com/compute/docs/gpus/gpu-regions-zones, read 2025-06), T4 zones of three regions.
-ZONES = ("us-central1-a", "us-central1-b", "us-central1-c", "us-central1-f", "us-east1-c",
-         "us-east1-d", "us-west1-a", "us-west1-b")
+# The zones listed as scopes: those of the dated reference table (see reference.py).
+ZONES = tuple(sorted(reference.ZONE_ACCELERATORS))
 IMAGE_FAMILIES = ("common-cu124", "common-cu123", "common-cu121", "pytorch-latest-gpu",
                   "tf-latest-gpu")
 
@@ -97,28 +94,15 @@ class Compute(Operations, ResourcePolicies):
         return op
 
     def _check_insert(self, zone: str, body: dict) -> None:
-        name = body.get("name") or ""
-        if not NAME_RX.fullmatch(name):
-            raise http_error(400, "invalid", f"Invalid value for field 'resource.name': '{name}'. "
-                             "Must be a match of regex '(?:[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)'")
-        if "machineTypes/" not in body.get("machineType", ""):
-            raise http_error(400, "invalid", "Invalid value for field 'resource.machineType'")
+        # The name, machine type, accelerators and live migration are checked before this
+        # handler, against the discovery document and reference.py (see semantics.py).
         boots = [d for d in body.get("disks", []) if d.get("boot")]
         if len(boots) != 1:
             raise http_error(400, "invalid", "Exactly one boot disk is required")
         src = (boots[0].get("initializeParams") or {}).get("sourceImage", "")
         if not any(src.endswith("/" + img["name"]) or src == img["selfLink"] for img in self.images.values()):
             raise http_error(404, "notFound", f"The resource '{src}' was not found")
-        accels = body.get("guestAccelerators") or []
-        for a in accels:
-            t = a.get("acceleratorType", "")
-            if f"zones/{zone}/acceleratorTypes/" not in t:
-                raise http_error(400, "invalid", f"Invalid value for field "
-                                 f"'resource.guestAccelerators[0].acceleratorType': '{t}'")
         sched = body.get("scheduling") or {}
-        if accels and sched.get("onHostMaintenance") != "TERMINATE":
-            raise http_error(400, "badRequest", "Instances with guest accelerators do not support "
-                             "live migration.")
         if sched.get("provisioningModel") == "SPOT" and sched.get("automaticRestart"):
             raise http_error(400, "badRequest", "Invalid value for field "
                              "'resource.scheduling.automaticRestart': 'true'. Spot VMs cannot restart automatically.")
