@@ -69,7 +69,8 @@ class AwsEmulator:
         urllib.request.urlopen(req, timeout=10).read()
         self.layer.reset()
         moto_ext.NO_NOTEBOOK_CAPACITY.clear()
-        spot.CONTROLS.stop_window = 0.0
+        spot.CONTROLS.stop_window = 0
+        self.layer.strict = True
 
     # -- faults and counts ---------------------------------------------------------------
     def inject(self, service: str, action: str, code: str, message: str, *, status: int = 400,
@@ -122,9 +123,9 @@ class AwsEmulator:
         """EC2 itself restarts the interrupted, stopped spot instance."""
         spot.capacity_returns(self.ec2_backend(region), instance_id)
 
-    def spot_stop_window(self, seconds: float) -> None:
-        """How long a persistent spot request stays marked-for-stop after a user stop."""
-        spot.CONTROLS.stop_window = seconds
+    def spot_stop_window(self, refusals: int) -> None:
+        """How many StartInstances a persistent spot request refuses after a user stop."""
+        spot.CONTROLS.stop_window = refusals
 
     def no_notebook_capacity(self, instance_type: str | None = None,
                              region: str | None = None) -> None:

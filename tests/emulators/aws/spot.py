@@ -12,11 +12,11 @@ and "Get the status of a Spot Instance request" / "State changes for a Spot requ
 - after a user stop the persistent request passes through active / marked-for-stop before
   disabled / instance-stopped-by-user; StartInstances meanwhile fails with
   IncorrectSpotRequestState (hashicorp/terraform-provider-aws#33399 shows the transition; the
-  wording of that message is not published, so it is ours).
+  wording of that message is not published, so it is ours). On EC2 the window is a time; here
+  it is a number of refused StartInstances, so that no test depends on timing.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 RESTART_REFUSED = "Only Amazon EC2 can restart an interrupted stopped Spot Instance."
@@ -26,9 +26,10 @@ ONE_TIME_STOP = ("The request with type '{kind}' is not supported when "
 
 @dataclass
 class SpotControls:
-    """stop_window: seconds a persistent request stays marked-for-stop after a user stop."""
+    """stop_window: how many StartInstances a persistent request refuses while it is
+    marked-for-stop after a user stop (then it is disabled / instance-stopped-by-user)."""
 
-    stop_window: float = 0.0
+    stop_window: int = 0
 
 
 CONTROLS = SpotControls()
@@ -56,12 +57,14 @@ def check_start(backend, instance) -> None:
         return
     if request._status_code == "instance-stopped-no-capacity":
         raise EC2ClientError("IncorrectSpotRequestState", RESTART_REFUSED)
-    if request._status_code == "marked-for-stop":
-        if time.monotonic() < getattr(request, "_marked_until", 0.0):
-            raise EC2ClientError(
-                "IncorrectSpotRequestState",
-                f"The Spot Instance request {request.id} for instance {instance.id} is in state "
-                f"active with status marked-for-stop; it can be started once it is disabled.")
+    if request._status_code == "marked-for-stop" and request._refusals_left > 0:
+        request._refusals_left -= 1
+        if request._refusals_left == 0:
+            request.state, request._status_code = "disabled", "instance-stopped-by-user"
+        raise EC2ClientError(
+            "IncorrectSpotRequestState",
+            f"The Spot Instance request {request.id} for instance {instance.id} is in state "
+            f"active with status marked-for-stop; it can be started once it is disabled.")
     request.state, request._status_code = "active", "fulfilled"
     request.status_message = "Your spot request is fulfilled."
 
@@ -76,7 +79,7 @@ def user_stopped(backend, instance) -> None:
     request.status_message = "Your Spot Instance was stopped by the user."
     if CONTROLS.stop_window > 0:
         request.state, request._status_code = "active", "marked-for-stop"
-        request._marked_until = time.monotonic() + CONTROLS.stop_window
+        request._refusals_left = CONTROLS.stop_window
 
 
 def interrupt(backend, instance_id: str) -> None:
