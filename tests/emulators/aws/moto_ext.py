@@ -255,8 +255,17 @@ def _patch_sagemaker() -> None:
         self.failure_reason = CAPACITY_REASON.format(type=self.instance_type) if out else ""
         self.status = "Failed" if out else "InService"
 
+    original_to_dict = FakeSagemakerNotebookInstance.to_dict
+
+    def to_dict(self):
+        out = original_to_dict(self)
+        if self.status == "Failed":  # DescribeNotebookInstanceOutput.FailureReason
+            out["FailureReason"] = getattr(self, "failure_reason", "")
+        return out
+
     FakeSagemakerNotebookInstance.validate_instance_type = validate_instance_type
     FakeSagemakerNotebookInstance.start = start
+    FakeSagemakerNotebookInstance.to_dict = to_dict
 
     def get_status(self):
         return self.__dict__["_timed_status"].get()
