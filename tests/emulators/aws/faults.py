@@ -17,10 +17,10 @@ import re
 import threading
 import time
 import uuid
-from xml.sax.saxutils import escape
 from dataclasses import dataclass, field
 from typing import Callable
 from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
 
 from . import reference
 
