@@ -41,10 +41,6 @@ def notebook_types() -> list[str]:
     return enum("sagemaker", "InstanceType")
 
 
-def ec2_instance_types() -> list[str]:
-    return enum("ec2", "InstanceType")
-
-
 def enum_refusal(value: str, at: str, allowed: list[str]) -> str:
     return (f"Value '{value}' at '{at}' failed to satisfy constraint: Member must satisfy enum "
             f"value set: [{', '.join(allowed)}]")
