@@ -72,3 +72,12 @@ def test_sagemaker_refuses_a_value_of_the_wrong_type(emu):
     err = _error(sm.create_notebook_instance, NotebookInstanceName="nb",
                  InstanceType="ml.g4dn.xlarge", RoleArn=ROLE, VolumeSizeInGB="big")
     assert err["Code"] == "SerializationException"
+
+
+def test_eventbridge_scheduler_refuses_a_value_outside_its_enum(emu):
+    scheduler = boto3.client("scheduler", region_name="us-east-1")
+    err = _error(scheduler.create_schedule, Name="nb-stop", ScheduleExpression="cron(0 8 * * ? *)",
+                 FlexibleTimeWindow={"Mode": "SOMETIMES"},
+                 Target={"Arn": "arn:aws:scheduler:::aws-sdk:sagemaker:stopNotebookInstance",
+                         "RoleArn": ROLE})
+    assert err["Code"] == "ValidationException" and "'flexibleTimeWindow.mode'" in err["Message"]

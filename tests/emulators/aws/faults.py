@@ -160,7 +160,7 @@ class FaultLayer:
             return sum(1 for c in self.calls
                        if c.action == action and (service is None or c.service == service))
 
-    def refusal(self, call: Call, environ: dict) -> Fault | None:
+    def refusal(self, call: Call, environ: dict, body: bytes) -> Fault | None:
         """The service's answer to a malformed request, in strict mode."""
         if not self.strict:
             return None
@@ -169,6 +169,8 @@ class FaultLayer:
                 reference.check_query("ec2", call.params)
             elif environ.get("HTTP_X_AMZ_TARGET"):
                 reference.check_json(call.service, call.action, call.params)
+            elif call.service == "scheduler" and body:  # REST-JSON: the body's members
+                reference.check_json(call.service, call.action, json.loads(body))
         except reference.Refusal as r:
             return Fault(call.service, call.action, r.code, r.message, 400)
         return None
@@ -180,7 +182,7 @@ class FaultLayer:
         call = describe(environ, body)
         hold = None
         if call is not None:
-            refused = self.refusal(call, environ)
+            refused = self.refusal(call, environ, body)
             with self._lock:
                 self.calls.append(call)
                 fault = refused or next((f for f in self.faults if f.applies(call)), None)

@@ -2,7 +2,7 @@
 offline: the reference for instance types and for strict checking of requests.
 
 Strict mode answers a malformed request as the service does, before moto sees it:
-- JSON 1.1 services (SageMaker): a value of the wrong JSON type is a SerializationException;
+- JSON services (SageMaker's JSON 1.1 body, EventBridge Scheduler's REST-JSON body): a value of the wrong JSON type is a SerializationException;
   enum, length, range and pattern violations are one ValidationException listing each as
   "Value '...' at 'member.path' failed to satisfy constraint: Member must ..." (the shape of
   SageMaker's real messages, e.g. "1 validation error detected: Value 'x' at 'instanceType'
