@@ -151,6 +151,11 @@ def _settle_new(provider: Provider, store: Store, spec: InstanceSpec, timeout: f
     except FailedState as e:  # it never ran: do not leave a broken machine behind
         _cleanup(provider, store, spec.name)
         raise NbctlError(f"{e.message}; it was deleted again") from None
+    except CapacityError:
+        raise
+    except NbctlError:  # the wait ended (a timeout) with the machine still coming up
+        _apply_policies(provider, spec, store)
+        raise
 
 
 def _check_same_spec(existing: Instance, rec: Record | None, spec: InstanceSpec) -> None:

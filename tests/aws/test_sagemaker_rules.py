@@ -73,3 +73,19 @@ def test_every_sagemaker_type_of_the_catalog_is_in_botocores_model():
     known = set(model.shape_for("InstanceType").enum)
     offered = {o.instance_type for o in load_catalog().offers(provider="aws", backend="sagemaker")}
     assert offered and offered <= known
+
+
+def test_up_that_stops_waiting_before_the_notebook_runs_still_sets_its_schedule(
+        aws, emu, monkeypatch):
+    from nbctl_cloud.errors import NbctlError
+    from nbctl_cloud.model import Schedule
+
+    from tests.emulators.aws import moto_ext
+    monkeypatch.setattr(moto_ext.DELAYS, "provision", 3600.0)  # Pending throughout the test
+    spec = _spec(("us-east-1a",), schedule=Schedule(tz="UTC", stop="0 19 * * *"))
+    with pytest.raises(NbctlError, match="timed out"):
+        lifecycle.up(aws, spec, store=Store(), timeout=0)
+    listed = boto3.client("scheduler", region_name="us-east-1").list_schedules(
+        GroupName="nbctl-tester")["Schedules"]
+    assert [s["Name"] for s in listed] == ["nb-stop"]
+    assert list(emu.sagemaker_backend().notebook_instances) == ["nb"]  # left to come up
