@@ -59,6 +59,7 @@ def wait_for(provider: Provider, store: Store, name: str, targets: set[State], *
     grace = max(3 * interval, 10.0)
     moved = False  # a transitional state was seen since the last request
     restarts = 0
+    awaiting_cloud = False  # the cloud restarts this preempted machine itself
     while True:
         inst = provider.get(name)
         state = inst.state if inst else State.DELETED
@@ -74,8 +75,16 @@ def wait_for(provider: Provider, store: Store, name: str, targets: set[State], *
         # than the target counts only once the machine was seen moving, or after a grace.
         current = moved or now - since > grace
         if state is State.FAILED:
-            raise FailedState(_not_in(name, state, targets, inst))
-        if current and state is State.PREEMPTED and State.RUNNING in targets \
+            raise (provider.failure(inst) if inst else None) \
+                or FailedState(_not_in(name, state, targets, inst))
+        if state is State.PREEMPTED and State.RUNNING in targets \
+                and provider.restarts_preempted:
+            if not awaiting_cloud:
+                log.get().warning("%s is preempted: %s restarts it itself when capacity "
+                                  "returns (a start of it is refused); waiting", name,
+                                  provider.name)
+            awaiting_cloud = True
+        elif current and state is State.PREEMPTED and State.RUNNING in targets \
                 and restarts < restart_preempted and provider.supports(Capability.STOP_START):
             restarts += 1
             log.get().warning("%s was preempted before it was running; starting it again "
@@ -84,6 +93,11 @@ def wait_for(provider: Provider, store: Store, name: str, targets: set[State], *
             since, moved = time.monotonic(), False
         elif current and state.settled:
             raise FailedState(_not_in(name, state, targets, inst))
+        if elapsed > timeout and state is State.PREEMPTED and awaiting_cloud:
+            raise NbctlError(f"{name} is still PREEMPTED after {int(elapsed)}s: "
+                             f"{provider.name} restarts it once capacity returns in its zone; "
+                             f"wait longer (`nbctl start {name} --timeout 2h`), or `nbctl down "
+                             f"{name}` and `nbctl up` it again in another --zone")
         if elapsed > timeout:
             raise NbctlError(f"timed out after {int(elapsed)}s waiting for {name} (still "
                              f"{state.value}); check later with `nbctl status {name} --refresh`")
@@ -114,20 +128,34 @@ def up(provider: Provider, spec: InstanceSpec, *, store: Store, wait: bool = Tru
             store.save(existing, spec)
             inst = existing
         else:
-            inst = _create_with_failover(provider, spec, store)
+            settle = (lambda: _settle_new(provider, store, spec, timeout, progress)) \
+                if wait else None
+            inst = _create_with_failover(provider, spec, store, settle)
         _apply_policies(provider, spec, store)
-        if wait:
-            try:
-                inst = wait_for(provider, store, spec.name, {State.RUNNING}, timeout=timeout,
-                                progress=progress,
-                                restart_preempted=PREEMPTED_RESTARTS if spec.preemptible else 0) \
-                    or inst
-            except FailedState as e:
-                if created:  # it never ran: do not leave a broken machine behind
-                    _cleanup(provider, store, spec.name)
-                    raise NbctlError(f"{e.message}; it was deleted again") from None
-                raise
+        if wait and not created:
+            inst = wait_for(provider, store, spec.name, {State.RUNNING}, timeout=timeout,
+                            progress=progress,
+                            restart_preempted=PREEMPTED_RESTARTS if spec.preemptible else 0) \
+                or inst
         return inst, created
+
+
+def _settle_new(provider: Provider, store: Store, spec: InstanceSpec, timeout: float,
+                progress: Progress) -> Instance | None:
+    """Wait for a machine just made to run; one that failed is deleted again. A CapacityError
+    (the cloud accepted it, then gave up for capacity) goes back to the failover."""
+    try:
+        return wait_for(provider, store, spec.name, {State.RUNNING}, timeout=timeout,
+                        progress=progress,
+                        restart_preempted=PREEMPTED_RESTARTS if spec.preemptible else 0)
+    except FailedState as e:  # it never ran: do not leave a broken machine behind
+        _cleanup(provider, store, spec.name)
+        raise NbctlError(f"{e.message}; it was deleted again") from None
+    except CapacityError:
+        raise
+    except NbctlError:  # the wait ended (a timeout) with the machine still coming up
+        _apply_policies(provider, spec, store)
+        raise
 
 
 def _check_same_spec(existing: Instance, rec: Record | None, spec: InstanceSpec) -> None:
@@ -151,9 +179,22 @@ def _keep_policies(provider: Provider, rec: Record | None, spec: InstanceSpec) -
     return replace(spec, idle_timeout=had)
 
 
-def _create_with_failover(provider: Provider, spec: InstanceSpec, store: Store) -> Instance:
+def _create_with_failover(provider: Provider, spec: InstanceSpec, store: Store,
+                          settle: Callable[[], Instance | None] | None = None) -> Instance:
+    """Create in the first allowed zone with capacity; `settle`, where given, waits for the
+    machine made, and its CapacityError moves on to the next zone as a refused create does."""
     tried: list[str] = []
     skip_regions: set[str | None] = set()
+
+    def no_capacity(zone: str | None, e: CapacityError) -> bool:
+        """Clean up after a capacity failure in zone; False: no other zone may help."""
+        log.get().warning("no capacity for %s in %s: %s", spec.name, zone, e.message)
+        tried.append(f"{zone or provider.name}: {e.message}")
+        _cleanup(provider, store, spec.name)
+        if e.scope is Scope.REGION:
+            skip_regions.add(provider.region_of(zone))
+        return not (e.scope is Scope.GLOBAL or zone is None)
+
     for zone in provider.candidate_zones(spec):
         if zone is not None and provider.region_of(zone) in skip_regions:
             continue
@@ -163,20 +204,21 @@ def _create_with_failover(provider: Provider, spec: InstanceSpec, store: Store) 
         try:
             inst = provider.create(zspec)
         except CapacityError as e:
-            log.get().warning("no capacity for %s in %s: %s", spec.name, zone, e.message)
-            tried.append(f"{zone or provider.name}: {e.message}")
-            _cleanup(provider, store, spec.name)
-            if e.scope is Scope.GLOBAL or zone is None:
-                break
-            if e.scope is Scope.REGION:
-                skip_regions.add(provider.region_of(zone))
-            continue
+            if no_capacity(zone, e):
+                continue
+            break
         except BaseException:
             # Whatever went wrong (auth, quota, Ctrl-C), leave nothing half-made behind.
             _cleanup(provider, store, spec.name)
             raise
         store.save(inst, zspec)
-        return inst
+        if settle is None:
+            return inst
+        try:
+            return settle() or inst
+        except CapacityError as e:  # accepted, then given up for capacity (SageMaker's Failed)
+            if not no_capacity(zone, e):
+                break
     what = f"{spec.gpu}:{spec.gpu_count}" if spec.gpu_count else "a machine without GPU"
     raise CapacityError(f"no capacity for {what} on {provider.name} in any "
                         f"allowed zone ({'; '.join(tried)}): allow more zones with --zone, "

@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import ClassVar
 
 from . import log
-from .errors import CapabilityError, UserError
+from .errors import CapabilityError, NbctlError, UserError
 from .model import (
     Capability,
     Instance,
@@ -67,6 +67,9 @@ class Provider(ABC):
     # Jobs run where this computer's files are (the local provider): --workdir is used in
     # place instead of being carried to the machine as an archive.
     shares_filesystem: ClassVar[bool] = False
+    # The cloud restarts a preempted machine itself once it has capacity again, and refuses a
+    # user start of it (EC2's interrupted spot instances): the core waits for that restart.
+    restarts_preempted: ClassVar[bool] = False
     # Filled in for each subclass from the mixins it inherits.
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
 
@@ -89,6 +92,11 @@ class Provider(ABC):
         """Add a note to `warnings` (and nbctl's log)."""
         log.get().info("%s", text)
         self.__dict__.setdefault("_notes", []).append(text)
+
+    def failure(self, inst: Instance) -> NbctlError | None:
+        """Why a FAILED instance failed, as nbctl's error (a CapacityError moves `up` on to the
+        next allowed zone or region), or None for a plain failure. No network."""
+        return None
 
     # -- what it can do ------------------------------------------------------------------
     def unsupported(self, spec: InstanceSpec) -> dict[Capability, str]:

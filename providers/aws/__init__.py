@@ -17,7 +17,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from nbctl_cloud.errors import NotFound, UserError
+from nbctl_cloud.errors import CapacityError, NbctlError, NotFound, UserError
 from nbctl_cloud.locations import Location, MultiBackend
 from nbctl_cloud.model import (
     Capability,
@@ -70,6 +70,7 @@ class AwsProvider(MultiBackend, Provider, StopStart, NativeIdleShutdown, NativeS
     poll_interval: ClassVar[float] = 10.0
     not_found = "no AWS instance named {name!r}: see `nbctl status --refresh`"
     absent_ttl = 0.0  # nothing asks twice in a row: every look at a missing name searches
+    restarts_preempted = True  # EC2 restarts an interrupted spot instance itself
 
     def __init__(self, config: dict | None = None, owner: str = "nbctl"):
         super().__init__(config, owner)
@@ -219,8 +220,24 @@ class AwsProvider(MultiBackend, Provider, StopStart, NativeIdleShutdown, NativeS
         self.on_backend(name, "stop")
 
     def start(self, name: str) -> None:
-        """StartInstances or StartNotebookInstance; running ones: no-op. Returns at once."""
-        self.on_backend(name, "start")
+        """StartInstances or StartNotebookInstance; running ones: no-op. An interrupted EC2
+        spot instance is left to EC2, which alone restarts it (a note says so). Returns at
+        once."""
+        note = self.on_backend(name, "start")
+        if note:
+            self.note(note)
+
+    def failure(self, inst: Instance) -> "NbctlError | None":
+        """A notebook SageMaker failed, read through the error table (its FailureReason
+        "Insufficient ... capacity" is a CapacityError)."""
+        if inst.backend != SAGEMAKER or not inst.detail:
+            return None
+        from nbctl_cloud.faults import Fault
+
+        from .errors import to_error
+        err = to_error(Fault(message=inst.detail, codes=("Failed",)),
+                       action=f"start {inst.name} in {inst.zone}")
+        return err if isinstance(err, CapacityError) else None
 
     def delete(self, name: str) -> None:
         """Delete the instance (EC2: cancel its spot request, terminate; SageMaker: stop,

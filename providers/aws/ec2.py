@@ -226,12 +226,18 @@ class Ec2:
             return
         call(self._ec2(region).stop_instances, action=f"stop {name}", InstanceIds=[d["InstanceId"]])
 
-    def start(self, name: str, region: str) -> None:
+    def start(self, name: str, region: str) -> str | None:
+        """StartInstances; an interrupted spot instance is not started: only EC2 restarts it,
+        when capacity returns (a StartInstances is refused), so the note says so."""
         d = self._require(name, region)
         if d["State"]["Name"] in ("pending", "running"):
-            return
+            return None
+        if (d.get("StateReason") or {}).get("Code") in SPOT_STATE_REASONS:
+            return (f"{name} was interrupted by EC2, which alone restarts it, once spot "
+                    f"capacity returns in {(d.get('Placement') or {}).get('AvailabilityZone')}")
         call(self._ec2(region).start_instances, action=f"start {name}",
              InstanceIds=[d["InstanceId"]])
+        return None
 
     def delete(self, name: str, region: str) -> None:
         """Cancel the persistent spot request first (else it launches a replacement), then

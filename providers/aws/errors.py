@@ -32,7 +32,7 @@ TABLE = faults.FaultTable(
         Row("type-not-in-zone", errors.CapacityError, errors.Scope.ZONE, said=_NO_CAPACITY,
             codes=("Unsupported",), pattern=r"not supported in your requested Availability Zone"),
         Row("capacity-text", errors.CapacityError, errors.Scope.ZONE, said=_NO_CAPACITY,
-            pattern=r"insufficient capacity|capacity[- ]not[- ]available"),
+            pattern=r"insufficient (?:[\w-]+ )*capacity|capacity[- ]not[- ]available"),
         Row("throttled", errors.TransientError,
             codes=("RequestLimitExceeded", "Throttling", "ThrottlingException",
                    "TooManyRequestsException", "RequestThrottled", "RequestThrottledException",
@@ -42,6 +42,9 @@ TABLE = faults.FaultTable(
                    "InternalServerException", "ServiceUnavailable", "ServiceUnavailableException",
                    "Unavailable")),
         Row("changing-state", errors.TransientError, codes=("IncorrectInstanceState",)),
+        # A persistent spot request is marked-for-stop for a while after a user stop, and
+        # StartInstances is refused meanwhile.
+        Row("spot-request-changing", errors.TransientError, codes=("IncorrectSpotRequestState",)),
         Row("http-5xx", errors.TransientError, http=(500, 502, 503, 504)),
         Row("permission", errors.AuthError,
             codes=("UnauthorizedOperation", "AccessDenied", "AccessDeniedException"),

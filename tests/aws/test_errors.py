@@ -33,12 +33,15 @@ ROWS = [
     ("type-not-in-zone", "Unsupported",
      "Your requested instance type (g5.xlarge) is not supported in your requested "
      "Availability Zone (us-east-1e).", 400, "RunInstances", CapacityError, Scope.ZONE),
-    ("capacity-text", "ResourceInUse", "There is insufficient capacity for ml.p3.2xlarge "
-     "right now.", 400, "CreateNotebookInstance", CapacityError, Scope.ZONE),
+    # a notebook SageMaker failed: its FailureReason, read as a fault with code "Failed"
+    ("capacity-text", "Failed", "Insufficient notebook instance capacity for ml.g4dn.xlarge.",
+     None, "DescribeNotebookInstance", CapacityError, Scope.ZONE),
     ("throttled", "RequestLimitExceeded", "Request limit exceeded.", 503, "DescribeInstances",
      TransientError, None),
     ("server-error", "InternalError", "An internal error has occurred", 500,
      "DescribeInstances", TransientError, None),
+    ("spot-request-changing", "IncorrectSpotRequestState", "Only Amazon EC2 can restart an "
+     "interrupted stopped Spot Instance.", 400, "StartInstances", TransientError, None),
     ("changing-state", "IncorrectInstanceState", "The instance 'i-0abc' is not in a state "
      "from which it can be stopped.", 400, "StopInstances", TransientError, None),
     ("http-5xx", "BadGateway", "Bad Gateway", 502, "ListNotebookInstances", TransientError, None),

@@ -3,7 +3,7 @@ SageMaker notebook instances (on-demand) and EC2 spot instances (--preemptible).
 from __future__ import annotations
 
 import pytest
-from nbctl_cloud.errors import CapacityError
+from nbctl_cloud.errors import CapacityError, QuotaError
 from nbctl_cloud.model import InstanceSpec
 from nbctl_cloud.testing.conformance import ProviderConformance
 
@@ -16,8 +16,10 @@ aws = aws_fixtures.aws
 
 class AwsConformance(ProviderConformance):
     preemptible = False
-    # (service, action, error code, message as AWS sends it) of a refused create
+    # (service, action, error code, message as AWS sends it) of a refused create, and the
+    # nbctl error it maps to
     refusal: tuple[str, str, str, str] = ("", "", "", "")
+    refused_as: type = CapacityError
 
     @pytest.fixture
     def provider(self, aws):
@@ -34,13 +36,19 @@ class AwsConformance(ProviderConformance):
             service, action, code, message = self.refusal
             emu.inject(service, action, code, message, status=500 if code.startswith("Insuff")
                        else 400, times=None)
-            return CapacityError
+            return self.refused_as
         return refuse
 
 
 class TestAwsSageMakerConformance(AwsConformance):
-    refusal = ("sagemaker", "CreateNotebookInstance", "ResourceInUse",
-               "There is insufficient capacity for ml.g4dn.xlarge right now.")
+    # SageMaker refuses a create synchronously for quota; capacity comes later, as a Failed
+    # notebook (tests/aws/test_sagemaker_capacity.py)
+    refusal = ("sagemaker", "CreateNotebookInstance", "ResourceLimitExceeded",
+               "The account-level service limit 'ml.g4dn.xlarge for notebook instance usage' "
+               "is 0 Instances, with current utilization of 0 Instances and a request delta of "
+               "1 Instances. Please use AWS Service Quotas to request an increase for this "
+               "quota.")
+    refused_as = QuotaError
 
 
 class TestAwsEc2SpotConformance(AwsConformance):

@@ -1,6 +1,8 @@
 """AWS emulation for nbctl's tests: moto, plus the pieces moto lacks (see moto_ext), behind
-a layer that injects errors and counts requests (see faults), and an evaluator of
-EventBridge Scheduler cron expressions (see cron_engine), since moto never fires schedules."""
+a layer that injects errors, counts requests and, in strict mode (always on), refuses malformed
+ones by botocore's own service model (see faults, reference), EC2's spot rules (see spot), and
+an evaluator of EventBridge Scheduler cron expressions (see cron_engine), since moto never
+fires schedules."""
 from .faults import Call, Fault
 from .moto_ext import Delays
 from .server import ACCOUNT, REGION, AwsEmulator

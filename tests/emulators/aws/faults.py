@@ -20,6 +20,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
+
+from . import reference
 
 _SCOPE_RE = re.compile(r"Credential=[^/]+/\d+/([^/]+)/([^/]+)/aws4_request")
 
@@ -114,7 +117,7 @@ def error_response(call: Call, fault: Fault) -> tuple[str, list, bytes]:
     status = f"{fault.status} Error"
     if call.service == "ec2":
         body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>'
-                f'{fault.code}</Code><Message>{fault.message}</Message></Error></Errors>'
+                f'{fault.code}</Code><Message>{escape(fault.message)}</Message></Error></Errors>'
                 f'<RequestID>{rid}</RequestID></Response>').encode()
         return status, [("Content-Type", "text/xml;charset=UTF-8")], body
     if call.service == "scheduler":
@@ -133,6 +136,7 @@ class FaultLayer:
         self.calls: list[Call] = []
         self.faults: list[Fault] = []
         self.holds: list[Hold] = []
+        self.strict = True  # malformed requests refused per botocore's model (reference.py)
         self._lock = threading.Lock()
 
     def reset(self) -> None:
@@ -156,6 +160,21 @@ class FaultLayer:
             return sum(1 for c in self.calls
                        if c.action == action and (service is None or c.service == service))
 
+    def refusal(self, call: Call, environ: dict, body: bytes) -> Fault | None:
+        """The service's answer to a malformed request, in strict mode."""
+        if not self.strict:
+            return None
+        try:
+            if call.service == "ec2":
+                reference.check_query("ec2", call.params)
+            elif environ.get("HTTP_X_AMZ_TARGET"):
+                reference.check_json(call.service, call.action, call.params)
+            elif call.service == "scheduler" and body:  # REST-JSON: the body's members
+                reference.check_json(call.service, call.action, json.loads(body))
+        except reference.Refusal as r:
+            return Fault(call.service, call.action, r.code, r.message, 400)
+        return None
+
     def __call__(self, environ, start_response):
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
@@ -163,10 +182,11 @@ class FaultLayer:
         call = describe(environ, body)
         hold = None
         if call is not None:
+            refused = self.refusal(call, environ, body)
             with self._lock:
                 self.calls.append(call)
-                fault = next((f for f in self.faults if f.applies(call)), None)
-                if fault is not None:
+                fault = refused or next((f for f in self.faults if f.applies(call)), None)
+                if fault is not None and fault is not refused:
                     fault.hits += 1
                 hold = next((h for h in self.holds if h.applies(call)), None) if not fault else None
                 if hold is not None:

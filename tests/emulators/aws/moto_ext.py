@@ -10,9 +10,11 @@ moto answers every call at once and in its final state; the real services do not
   protocol: it is the script itself (moto takes the decoded bytes for base64 and refuses them);
 - RunInstances with InstanceMarketOptions opens a spot instance request that the instance
   points at (SpotInstanceRequestId), and a persistent request outlives a stop (moto makes none);
+  EC2's rules for spot requests and starts are in spot.py;
 - SageMaker notebook instances are Pending, Stopping, Deleting for minutes; stop is only
   allowed InService, start only Stopped/Failed, update only Stopped (moto allows anything);
-- SageMaker accepts the ml.g4dn.* and ml.g5.* notebook types (moto's enum lacks them), and has
+- SageMaker accepts exactly the notebook types of botocore's model (moto's list is older),
+  runs out of capacity where `NO_NOTEBOOK_CAPACITY` says (Pending, then Failed), and has
   UpdateNotebookInstance, UpdateNotebookInstanceLifecycleConfig and
   CreatePresignedNotebookInstanceUrl (moto lacks them).
 
@@ -26,6 +28,8 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+
+from . import reference, spot
 
 _INSTALLED = False
 _REQUEST = threading.local()  # what the request being served asked, beyond moto's kwargs
@@ -48,10 +52,12 @@ EC2_CODES = {"pending": 0, "running": 16, "shutting-down": 32, "terminated": 48,
 EC2_PHASES = {"running": ("pending", "provision"), "stopped": ("stopping", "stop"),
               "terminated": ("shutting-down", "delete")}
 SM_PHASES = {"InService": ("Pending", "provision"), "Stopped": ("Stopping", "stop"),
-             "Deleted": ("Deleting", "delete")}
-NOTEBOOK_TYPES = {f"ml.{f}.{s}" for f in ("g4dn", "g5") for s in
-                  ("xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge",
-                   "48xlarge")}
+             "Deleted": ("Deleting", "delete"), "Failed": ("Pending", "provision")}
+# (instance type, region) SageMaker has no capacity for; None matches any. A notebook asked
+# there stays Pending, then goes Failed with this FailureReason (the wording the audit of
+# issue 12 saw on SageMaker; DescribeNotebookInstance's FailureReason in botocore's model).
+NO_NOTEBOOK_CAPACITY: set[tuple[str | None, str | None]] = set()
+CAPACITY_REASON = "Insufficient notebook instance capacity for {type}. Please try again later."
 
 
 class Timed:
@@ -113,6 +119,7 @@ def install() -> None:
     if _INSTALLED:
         return
     _patch_ec2()
+    spot.install()
     _patch_sagemaker()
     _INSTALLED = True
 
@@ -170,6 +177,8 @@ def _patch_ec2() -> None:
 
     def run_instances_response(self):
         _REQUEST.market = self._get_param("InstanceMarketOptions") or {}
+        if _REQUEST.market.get("MarketType") == "spot":
+            spot.refuse_one_time_stop(_REQUEST.market.get("SpotOptions") or {})
         _REQUEST.params = request_parameters(self.querystring)
         try:
             return original_response(self)
@@ -226,33 +235,6 @@ def _patch_ec2() -> None:
     InstanceBackend.run_instances = run_instances
 
 
-def interrupt_spot(backend, instance_id: str) -> None:
-    """What EC2 does when it reclaims a spot instance: with InstanceInterruptionBehavior stop
-    the instance stops with reason Server.SpotInstanceShutdown and its request waits
-    (instance-stopped-no-capacity); with terminate it is terminated
-    (Server.SpotInstanceTermination, instance-terminated-no-capacity)."""
-    from moto.ec2.models.instances import StateReason
-
-    inst = backend.get_instance_by_id(instance_id)
-    request = backend.spot_instance_requests.get(getattr(inst, "spot_instance_request_id", None))
-    stop = request is not None and request.instance_interruption_behaviour == "stop"
-    if stop:
-        inst.stop()
-        inst.state_reason = StateReason("Server.SpotInstanceShutdown: Spot Instance shutdown "
-                                        "due to no Spot capacity", "Server.SpotInstanceShutdown")
-    else:
-        inst.terminate()
-        inst.state_reason = StateReason("Server.SpotInstanceTermination: Spot Instance "
-                                        "termination due to no Spot capacity",
-                                        "Server.SpotInstanceTermination")
-    inst._reason = "Service initiated"
-    if request is not None:
-        request._status_code = ("instance-stopped-no-capacity" if stop
-                                else "instance-terminated-no-capacity")
-        request.state = "disabled" if stop else "closed"
-        request.status_message = "Spot capacity is not available"
-
-
 # -- SageMaker -------------------------------------------------------------------------------
 def _patch_sagemaker() -> None:
     from moto.core.responses import ActionResult, EmptyResult
@@ -260,13 +242,30 @@ def _patch_sagemaker() -> None:
     from moto.sagemaker.models import FakeSagemakerNotebookInstance, SageMakerModelBackend
     from moto.sagemaker.responses import SageMakerResponse
 
-    original_validate = FakeSagemakerNotebookInstance.validate_instance_type
-
     def validate_instance_type(self, instance_type):
-        if instance_type not in NOTEBOOK_TYPES:
-            original_validate(self, instance_type)
+        # the types are CreateNotebookInstance's InstanceType enum in botocore's model
+        allowed = reference.notebook_types()
+        if instance_type not in allowed:
+            raise ValidationError(message=reference.validation_message(
+                [reference.enum_refusal(instance_type, "instanceType", allowed)]))
+
+    def start(self):
+        out = {(self.instance_type, self.region_name), (self.instance_type, None),
+               (None, self.region_name)} & NO_NOTEBOOK_CAPACITY
+        self.failure_reason = CAPACITY_REASON.format(type=self.instance_type) if out else ""
+        self.status = "Failed" if out else "InService"
+
+    original_to_dict = FakeSagemakerNotebookInstance.to_dict
+
+    def to_dict(self):
+        out = original_to_dict(self)
+        if self.status == "Failed":  # DescribeNotebookInstanceOutput.FailureReason
+            out["FailureReason"] = getattr(self, "failure_reason", "")
+        return out
 
     FakeSagemakerNotebookInstance.validate_instance_type = validate_instance_type
+    FakeSagemakerNotebookInstance.start = start
+    FakeSagemakerNotebookInstance.to_dict = to_dict
 
     def get_status(self):
         return self.__dict__["_timed_status"].get()
@@ -298,7 +297,7 @@ def _patch_sagemaker() -> None:
     def start_notebook_instance(self, name):
         nb = get_notebook_instance(self, name)
         transition(nb, ("Stopped", "Failed"), "Pending")
-        nb.status = "InService"
+        nb.start()
 
     def stop_notebook_instance(self, name):
         nb = get_notebook_instance(self, name)

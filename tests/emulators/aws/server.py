@@ -10,7 +10,7 @@ import threading
 import urllib.request
 from datetime import datetime, timezone
 
-from . import moto_ext
+from . import moto_ext, spot
 from .faults import Fault, FaultLayer, Hold
 
 ACCOUNT = "123456789012"
@@ -68,6 +68,9 @@ class AwsEmulator:
         req = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST", data=b"")
         urllib.request.urlopen(req, timeout=10).read()
         self.layer.reset()
+        moto_ext.NO_NOTEBOOK_CAPACITY.clear()
+        spot.CONTROLS.stop_window = 0
+        self.layer.strict = True
 
     # -- faults and counts ---------------------------------------------------------------
     def inject(self, service: str, action: str, code: str, message: str, *, status: int = 400,
@@ -113,7 +116,21 @@ class AwsEmulator:
         return ami_id
 
     def interrupt_spot(self, instance_id: str, region: str = REGION) -> None:
-        moto_ext.interrupt_spot(self.ec2_backend(region), instance_id)
+        """EC2 reclaims the spot instance (see spot.interrupt)."""
+        spot.interrupt(self.ec2_backend(region), instance_id)
+
+    def spot_capacity_returns(self, instance_id: str, region: str = REGION) -> None:
+        """EC2 itself restarts the interrupted, stopped spot instance."""
+        spot.capacity_returns(self.ec2_backend(region), instance_id)
+
+    def spot_stop_window(self, refusals: int) -> None:
+        """How many StartInstances a persistent spot request refuses after a user stop."""
+        spot.CONTROLS.stop_window = refusals
+
+    def no_notebook_capacity(self, instance_type: str | None = None,
+                             region: str | None = None) -> None:
+        """SageMaker has no capacity for this type (None: any) in this region (None: any)."""
+        moto_ext.NO_NOTEBOOK_CAPACITY.add((instance_type, region))
 
     def now(self) -> datetime:
         return datetime.now(timezone.utc)
