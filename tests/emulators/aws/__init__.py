@@ -5,6 +5,6 @@ an evaluator of EventBridge Scheduler cron expressions (see cron_engine), since 
 fires schedules."""
 from .faults import Call, Fault
 from .moto_ext import Delays
-from .server import ACCOUNT, REGION, AwsEmulator
+from .server import AwsEmulator
 
-__all__ = ["ACCOUNT", "REGION", "AwsEmulator", "Call", "Delays", "Fault"]
+__all__ = ["AwsEmulator", "Call", "Delays", "Fault"]
