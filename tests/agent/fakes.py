@@ -14,11 +14,12 @@ import ssl
 import subprocess
 import sys
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from tests.conftest import wait_for  # noqa: F401 - the agent tests' wait, from here too
 
 AGENT = Path(__file__).resolve().parents[2] / "orchestrator" / "runtime" / "nbctl_agent.py"
 TOKEN = "t0k3n-for-tests"
@@ -179,20 +180,6 @@ def start_agent(*args: str, env: dict | None = None) -> subprocess.Popen:
     full_env.update(env or {})
     return subprocess.Popen([sys.executable, str(AGENT), *args], env=full_env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def wait_for(predicate, timeout: float, step: float = 0.05, what: str | None = None) -> bool:
-    """Poll `predicate` until it is true (returns True); TimeoutError naming `what` (or the
-    predicate) if it is still false after `timeout` seconds. Never returns False."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    if predicate():
-        return True
-    raise TimeoutError(f"still waiting after {timeout:g} s for "
-                       f"{what or getattr(predicate, '__name__', repr(predicate))}")
 
 
 def agent_state(path: Path) -> dict:
