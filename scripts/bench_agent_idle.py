@@ -6,7 +6,9 @@ from its launch to its first check (Python start-up included), over several runs
 
 The agent's rule (tests/agent hold it to this in checks, not seconds): it stops at the first
 check at which the machine has been idle for the timeout, so the stop comes at most one
-interval past the timeout. Target: the median lateness within one interval.
+interval past the timeout. The agent counts idleness from its last busy observation, up to
+one interval before the kernel went idle, so the lateness lies between minus and plus one
+interval. Target: the median within one interval.
 """
 from __future__ import annotations
 
