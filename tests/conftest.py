@@ -4,12 +4,27 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def wait_for(predicate, timeout: float, step: float = 0.05, what: str | None = None) -> bool:
+    """Poll `predicate` until it is true (returns True); TimeoutError naming `what` (or the
+    predicate) if it is still false after `timeout` seconds. Never returns False."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    if predicate():
+        return True
+    raise TimeoutError(f"still waiting after {timeout:g} s for "
+                       f"{what or getattr(predicate, '__name__', repr(predicate))}")
 
 
 @pytest.fixture(autouse=True)

@@ -5,10 +5,13 @@ import json
 import os
 import signal
 import sqlite3
-import time
+import threading
 import urllib.request
+from pathlib import Path
 
 import pytest
+
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -72,10 +75,47 @@ def test_a_retried_create_of_the_same_spec_starts_one_server(nbctl_home):
         local.delete("again")
 
 
+def gone(pid: int) -> bool:
+    """The process has ended (exited, or a zombie its parent has not reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 def test_a_server_killed_by_hand_is_not_reported_running(nbctl, nbctl_home, demo):
-    os.kill(meta(nbctl_home, demo)["pid"], signal.SIGKILL)
-    time.sleep(0.3)
+    pid = meta(nbctl_home, demo)["pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: gone(pid), 60, what=f"the killed server {pid} to end")
     assert status_of(nbctl, demo, "--refresh") in ("STOPPED", "FAILED")
+
+
+def test_a_preempted_server_has_its_preemption_record_before_it_dies(nbctl_home):
+    from nbctl_cloud.model import InstanceSpec, State
+    from nbctl_cloud.providers.local import LocalProvider
+
+    local = LocalProvider({}, owner="tester")
+    spec = InstanceSpec(name="spot", provider="local", owner="tester", preemptible=True).stamped()
+    try:
+        local.create(spec)
+        wait_for(lambda: local.get("spot").state is State.RUNNING, 120, what="the server")
+        pid = int(local.get("spot").native_id)  # this process's child: waitid sees it die
+        record = nbctl_home / "data" / "local" / "spot" / "preempted.json"
+        seen = {}
+
+        def at_death():
+            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # wakes at death, reaps nothing
+            seen["record"] = record.exists()
+            seen["state"] = local.get("spot").state
+        watcher = threading.Thread(target=at_death)
+        watcher.start()
+        local.preempt("spot", notice_seconds=0)
+        watcher.join(timeout=60)
+        assert not watcher.is_alive(), "the server outlived its preemption"
+        # a job controller looking at that moment reads PREEMPTED, never a user's STOPPED
+        assert seen == {"record": True, "state": State.PREEMPTED}
+    finally:
+        local.delete("spot")
 
 
 def test_stop_keeps_files_and_start_serves_the_same_folder(nbctl, nbctl_home, demo):
@@ -137,14 +177,8 @@ def test_preemptible_local_instance_is_preempted_by_the_simulator(nbctl, nbctl_h
     r = nbctl("up", "spot", "--preemptible", env=env)
     assert r.returncode == 0, r.stderr
     try:
-        deadline = time.time() + 30
-        state = None
-        while time.time() < deadline:
-            state = status_of(nbctl, "spot", "--refresh")
-            if state == "PREEMPTED":
-                break
-            time.sleep(0.5)
-        assert state == "PREEMPTED"
+        wait_for(lambda: status_of(nbctl, "spot", "--refresh") == "PREEMPTED", 120, step=0.5,
+                 what="the simulator to preempt the instance")
         # status NAME --refresh copies the provider's own record of it into the history, once
         for _ in range(2):
             shown = json.loads(nbctl("status", "spot", "--refresh", "-o", "json").stdout)

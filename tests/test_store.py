@@ -59,7 +59,7 @@ def test_remove_deletes_the_row_and_keeps_history():
 
 def test_lock_refuses_a_live_holder_in_another_process():
     s = Store()
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     try:
         import socket
         import time

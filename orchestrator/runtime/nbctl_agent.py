@@ -23,12 +23,12 @@ GCE_PATH = "/computeMetadata/v1/instance/preempted"
 EC2_TOKEN = "/latest/api/token"
 EC2_NOTICE = "/latest/meta-data/spot/instance-action"
 METADATA = {"gce": "http://metadata.google.internal", "ec2": "http://169.254.169.254"}
-NOTICE_POLL = 5.0  # a spot notice gives 30-120 s: poll for it more often than for idleness
+NOTICE_POLL = 5.0  # a notice gives 30-120 s: poll more often than for idleness
 TLS = ssl._create_unverified_context()
 
 
 def parse_ts(text):
-    """Epoch seconds of Jupyter's UTC ISO-8601 time ("2026-11-23T02:01:03.123456Z"), or 0."""
+    """Epoch seconds of Jupyter's UTC time ("2026-11-23T02:01:03.123456Z"), or 0."""
     try:
         t = calendar.timegm(time.strptime((text or "")[:19], "%Y-%m-%dT%H:%M:%S"))
     except ValueError:
@@ -45,7 +45,7 @@ def http(url, headers=None, method="GET"):
     """(status, body); OSError if unreachable."""
     req = urllib.request.Request(url, headers=headers or {}, method=method)
     try:
-        # TLS is only ever to this machine's own Jupyter (self-signed on SageMaker)
+        # TLS: only to this machine's own Jupyter (self-signed on SageMaker)
         with urllib.request.urlopen(req, timeout=5, context=TLS) as resp:
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as e:
@@ -62,7 +62,7 @@ def live_pids(job_dir):
                 pid = int(f.read())
             os.kill(pid, 0)
         except PermissionError:
-            pass  # exists, owned by another user
+            pass  # another user's
         except (OSError, ValueError):
             continue
         pids.append(pid)
@@ -76,7 +76,7 @@ def gpu_busy(threshold):
                               "--format=csv,noheader,nounits"], capture_output=True,
                              text=True, timeout=20).stdout
     except (OSError, subprocess.SubprocessError):
-        return None  # no GPU; and a broken driver must not keep a machine up forever
+        return None  # no GPU; a broken driver must not keep a machine up
     use = [int(v) for v in out.split() if v.isdigit()]
     if use and max(use) >= threshold:
         return "gpu %d%% >= %g%%" % (max(use), threshold)
@@ -114,7 +114,7 @@ class Agent:
             stamps.append(k.get("last_activity"))
             if k.get("execution_state") == "busy":
                 busy.append("kernel %s busy" % k.get("id"))
-            if (k.get("connections") or 0) > 0:  # an open notebook tab is someone working
+            if (k.get("connections") or 0) > 0:  # an open tab is someone working
                 busy.append("kernel %s connected" % k.get("id"))
         stamps += [t.get("last_activity") for t in terminals]
         pids = live_pids(self.o.job_dir)
@@ -122,9 +122,9 @@ class Agent:
         return busy, max(map(parse_ts, stamps)) or None
 
     def check_idle(self, now):
-        """One idleness check; True once the stop command has run."""
+        """One idleness check, counted in checks; True once the stop command has run."""
         st = self.state
-        st["checked_at"] = iso(now)
+        st.update(checks=st.get("checks", 0) + 1, checked_at=iso(now))
         try:
             busy, seen = self.observe()
         except (OSError, ValueError) as e:
@@ -134,12 +134,12 @@ class Agent:
         seen = now if busy else seen or self.last_activity or now
         self.last_activity = max(seen, self.last_activity or seen)
         idle_for = now - self.last_activity
-        st.update(last_activity=iso(self.last_activity), idle_seconds=round(idle_for, 1),
-                  idle=not busy, reasons=busy or ["no activity for %.0f s" % idle_for])
+        st.update(idle_before=st.get("idle_seconds"), last_activity=iso(self.last_activity),
+                  idle_seconds=idle_for, idle=not busy, reasons=busy or ["no activity for %.0f s" % idle_for])
         if busy or self.o.idle_timeout <= 0 or idle_for < self.o.idle_timeout:
             return False
         st.update(stopped_at=iso(now), stop_reason="idle for %.0f s" % idle_for)
-        self.save()  # the stop command may end this machine before we write again
+        self.save()  # the stop command may end this machine
         st["stop_exit_code"] = subprocess.call(self.o.stop_command, shell=True)
         return True
 

@@ -255,9 +255,11 @@ def preempt(d: Path, server_pid: int | None, notice_seconds: float) -> None:
     deadline = time.monotonic() + notice_seconds
     while time.monotonic() < deadline and (alive(server_pid, d) or any(_pid_alive(p) for p in jobs)):
         time.sleep(0.05)
+    # The record first, as a cloud's preemption operation exists before the machine is gone:
+    # a server seen dead is then never seen without it (that would read as a user's STOPPED).
+    (d / "preempted.json").write_text(json.dumps({"at": time.time()}))
     for pid in set(jobs + job_pids(d)) | ({server_pid} if alive(server_pid, d) else set()):
         _signal_group(pid, signal.SIGKILL)
-    (d / "preempted.json").write_text(json.dumps({"at": time.time()}))
 
 
 def job_pids(d: Path) -> list[int]:

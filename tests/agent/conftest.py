@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.agent.fakes import TOKEN, FakeJupyter, FakeMetadata
+from tests.agent.fakes import TOKEN, FakeJupyter, FakeMetadata, wait_for
 
 
 @pytest.fixture
@@ -60,21 +60,23 @@ def job(job_dir):
     """Start a job process and drop its pid file in job_dir as nbctl jobs do.
 
     Plain: `sleep 60`, which SIGTERM kills. trap=True: a process that writes a line per
-    SIGTERM to `proc.signals` and keeps running, to count signals."""
+    SIGTERM to `proc.signals` and keeps running, to count signals; its `proc.terms()` says
+    how many SIGTERMs it has had so far, exactly (see _terms)."""
     procs = []
 
     def start(run_id: str = "run-1", *, trap: bool = False) -> subprocess.Popen:
         log = job_dir.parent / f"{run_id}.signals"
         if trap:
             code = ("import signal, time\n"
-                    f"signal.signal(signal.SIGTERM, lambda n, f: open({str(log)!r}, 'a')"
-                    ".write('TERM\\n'))\n"
-                    f"open({str(log)!r}, 'a').close()\n"
+                    f"log = {str(log)!r}\n"
+                    "signal.signal(signal.SIGTERM, lambda n, f: open(log, 'a').write('TERM\\n'))\n"
+                    "signal.signal(signal.SIGWINCH, lambda n, f: open(log, 'a').write('probe\\n'))\n"
+                    "open(log, 'a').close()\n"
                     "while True: time.sleep(0.1)\n")
             proc = subprocess.Popen([sys.executable, "-c", code])
-            deadline = time.monotonic() + 10
-            while not log.exists() and time.monotonic() < deadline:
-                time.sleep(0.02)  # the handler is installed once the log exists
+            # the handlers are installed once the log exists
+            wait_for(log.exists, 60, step=0.02, what=f"job {run_id} to install its handlers")
+            proc.terms = lambda: _terms(proc, log)
         else:
             proc = subprocess.Popen(["sleep", "60"])
         (job_dir / f"{run_id}.pid").write_text(str(proc.pid))
@@ -88,3 +90,15 @@ def job(job_dir):
             proc.wait()
 
 
+def _terms(proc: subprocess.Popen, log: Path) -> int:
+    """SIGTERMs the trapping job has handled, counting every one sent before this call.
+
+    No sleep-and-hope: send the job a probe signal (SIGWINCH) and wait until it logs it.
+    A SIGTERM sent earlier is pending with it or was delivered before, and Python runs the
+    handlers of pending signals in signal-number order (SIGTERM 15 before SIGWINCH 28), so
+    once the probe is logged every earlier SIGTERM is too."""
+    probes = log.read_text().count("probe")
+    proc.send_signal(signal.SIGWINCH)
+    wait_for(lambda: log.read_text().count("probe") > probes, 60, step=0.01,
+             what=f"the job {proc.pid} to log the probe signal")
+    return log.read_text().count("TERM")

@@ -14,11 +14,12 @@ import ssl
 import subprocess
 import sys
 import threading
-import time
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from tests.conftest import wait_for  # noqa: F401 - the agent tests' wait, from here too
 
 AGENT = Path(__file__).resolve().parents[2] / "orchestrator" / "runtime" / "nbctl_agent.py"
 TOKEN = "t0k3n-for-tests"
@@ -181,13 +182,21 @@ def start_agent(*args: str, env: dict | None = None) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def wait_for(predicate, timeout: float, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
+def agent_state(path: Path) -> dict:
+    """The agent's state file as it last wrote it ({} before its first write)."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+
+
+def wait_for_checks(path: Path, checks: int, timeout: float = 60) -> dict:
+    """Wait until the agent has made `checks` idle checks (its state file counts them);
+    return its state then. The agent checks at most once per --interval, so N checks prove
+    it watched for at least (N - 1) intervals, however slowly this machine runs."""
+    wait_for(lambda: agent_state(path).get("checks", 0) >= checks, timeout,
+             what=f"the agent's idle check number {checks} in {path}")
+    return agent_state(path)
 
 
 FAKE_JUPYTER_LAB = """\

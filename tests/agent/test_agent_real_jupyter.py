@@ -1,18 +1,18 @@
 """The agent against a real Jupyter server with a real kernel: a kernel executing a long cell
-keeps the machine up; the same server idle is stopped within the timeout plus one interval."""
+keeps the machine up; the same server idle is stopped at the first check past the timeout
+(scripts/bench_agent_idle.py measures that in seconds)."""
 from __future__ import annotations
 
 import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.agent.fakes import free_port, start_agent, wait_for
+from tests.agent.fakes import agent_state, free_port, start_agent, wait_for, wait_for_checks
 
 pytestmark = pytest.mark.slow
 jupyter_client = pytest.importorskip("jupyter_client")
@@ -39,9 +39,10 @@ class Server:
              f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0",
              f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={tmp_path / 'notebooks'}",
              "--no-browser", "--allow-root"], env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        if not wait_for(lambda: self.proc.poll() is not None or self._answers(), 30, step=0.2) \
-                or self.proc.poll() is not None:
-            raise RuntimeError("jupyter_server did not start; see jupyter.log")
+        wait_for(lambda: self.proc.poll() is not None or self._answers(), 120, step=0.2,
+                 what="jupyter_server to answer (see jupyter.log)")
+        if self.proc.poll() is not None:
+            raise RuntimeError("jupyter_server exited at start; see jupyter.log")
 
     def api(self, method: str, path: str, body: dict | None = None):
         req = urllib.request.Request(
@@ -58,8 +59,8 @@ class Server:
 
     def start_kernel(self) -> str:
         kid = self.api("POST", "/api/kernels", {"name": "python3"})["id"]
-        if not wait_for((self.runtime / f"kernel-{kid}.json").exists, 30):
-            raise RuntimeError(f"kernel {kid} wrote no connection file")
+        wait_for((self.runtime / f"kernel-{kid}.json").exists, 60,
+                 what=f"kernel {kid} to write its connection file")
         return kid
 
     def client(self, kid: str):
@@ -68,7 +69,7 @@ class Server:
             connection_file=str(self.runtime / f"kernel-{kid}.json"))
         kc.load_connection_file()
         kc.start_channels()
-        kc.wait_for_ready(timeout=30)
+        kc.wait_for_ready(timeout=60)
         return kc
 
     def close(self):
@@ -97,39 +98,47 @@ def _agent(server: Server, tmp_path: Path):
 
 def test_kernel_running_a_long_cell_is_not_stopped(server, tmp_path):
     kc = server.client(server.start_kernel())
+    release = tmp_path / "release"
     try:
-        msg_id = kc.execute("import time; time.sleep(6)")
-        assert wait_for(lambda: any(k["execution_state"] == "busy"
-                                    for k in server.api("GET", "/api/kernels")), 10)
+        # a cell that runs until the test lets it end, however long the agent takes to watch
+        msg_id = kc.execute("import os, time\n"
+                            f"while not os.path.exists({str(release)!r}): time.sleep(0.05)")
+        wait_for(lambda: any(k["execution_state"] == "busy"
+                             for k in server.api("GET", "/api/kernels")), 60,
+                 what="the kernel to report the cell busy")
         agent = _agent(server, tmp_path)
         try:
-            time.sleep(TIMEOUT + 3 * INTERVAL)  # well past the idle timeout
+            # checks are at least an interval apart: these cover more than the idle timeout
+            state = wait_for_checks(tmp_path / "state.json", int(TIMEOUT / INTERVAL) + 3)
             assert agent.poll() is None
-            assert not (tmp_path / "stopped").exists()
-            state = json.loads((tmp_path / "state.json").read_text())
+            assert not (tmp_path / "stopped").exists() and "stopped_at" not in state
+            assert state["idle"] is False
             assert any(r.endswith("busy") for r in state["reasons"])
         finally:
             agent.kill()
             agent.wait()
-        reply = kc.get_shell_msg(timeout=20)  # the cell ran to its end, undisturbed
-        assert reply["parent_header"]["msg_id"] == msg_id
+        release.touch()
+        reply = kc.get_shell_msg(timeout=60)  # the cell ran to its end, undisturbed
+        while reply["parent_header"].get("msg_id") != msg_id:  # e.g. a late kernel_info reply
+            reply = kc.get_shell_msg(timeout=60)
         assert reply["content"]["status"] == "ok"
     finally:
         kc.stop_channels()
 
 
-def test_idle_server_is_stopped_within_timeout_plus_one_interval(server, tmp_path):
+def test_idle_server_is_stopped_at_the_first_check_past_the_timeout(server, tmp_path):
     kc = server.client(server.start_kernel())
-    kc.execute_interactive("x = 1", timeout=20)  # the kernel's last activity is now
+    kc.execute_interactive("x = 1", timeout=60)  # the kernel's last activity is now
     kc.stop_channels()
-    last_activity = time.monotonic()
     agent = _agent(server, tmp_path)
     try:
-        assert agent.wait(timeout=TIMEOUT + INTERVAL + 10) == 0
+        assert agent.wait(timeout=120) == 0
     finally:
         agent.kill()
-    elapsed = time.monotonic() - last_activity
+        agent.wait()
     assert (tmp_path / "stopped").read_text() == "stop\n"
-    assert TIMEOUT <= elapsed <= TIMEOUT + INTERVAL + 1.5  # 1.5 s: agent start-up, HTTP
-    state = json.loads((tmp_path / "state.json").read_text())
+    state = agent_state(tmp_path / "state.json")
     assert state["idle_seconds"] >= TIMEOUT
+    # the check before (if the agent, slow to start, made one) had not yet seen the timeout
+    # pass: the stop came within one interval of it on the agent's clock
+    assert state["checks"] == 1 or state["idle_before"] < TIMEOUT
