@@ -8,7 +8,8 @@ through the real CLI, and preempts the VM at random points, once per attempt. Fo
 preemption it reports, from the records themselves:
 
   recovery = (new attempt's status `started_at`) - (the `compute.instances.preempted`
-             operation's insertTime) - (emulated boot: the start request until RUNNING)
+             operation's endTime: the power-off at the end of the notice window)
+             - (emulated boot: the start request until RUNNING)
 
 split into detect+restart calls (preempted -> start asked), boot, and job start (RUNNING -> the
 job's wrapper running). Target: median recovery under 10 s. The job's final weights are checked
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                 ops = [o for o in emu.compute.operations.values()
                        if o["operationType"] == "compute.instances.preempted"]
                 boots = list(emu.compute.boots)
-            marked = max(epoch(o["insertTime"]) for o in ops)
+            marked = max(epoch(o.get("endTime") or o["insertTime"]) for o in ops)
             boot = next(b for b in boots if b["asked"] >= marked)
             rows.append({"detect": boot["asked"] - marked, "boot": boot["running"] - boot["asked"],
                          "job_start": after["started_at"] - boot["running"],
