@@ -32,7 +32,8 @@ def start_kernel(home, name="idle1"):
     from jupyter_client import BlockingKernelClient
     client = BlockingKernelClient(connection_file=str(d / "runtime" / f"kernel-{kernel_id}.json"))
     client.load_connection_file()
-    client.start_channels()
+    # no heartbeat channel: its 1 s deadline reads a busy machine's kernel as dead
+    client.start_channels(hb=False)
     client.wait_for_ready(timeout=120)
     return client
 

@@ -68,7 +68,8 @@ class Server:
         kc = jupyter_client.BlockingKernelClient(
             connection_file=str(self.runtime / f"kernel-{kid}.json"))
         kc.load_connection_file()
-        kc.start_channels()
+        # no heartbeat channel: its 1 s deadline reads a busy machine's kernel as dead
+        kc.start_channels(hb=False)
         kc.wait_for_ready(timeout=60)
         return kc
 

@@ -84,6 +84,16 @@ def wait_running(proc, ck, restart: int, timeout: float = 60.0) -> dict | None:
     return None
 
 
+def wait_checkpointed(ck, timeout: float = 120.0) -> None:
+    """Until the job has saved a checkpoint; raise if it never does (this only stops a broken
+    test: it is no claim on how fast the job starts)."""
+    deadline = time.monotonic() + timeout
+    while not list((ck / "manifests").glob("*.json")):
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"no checkpoint under {ck} after {timeout:.0f}s")
+        time.sleep(0.05)
+
+
 def finish(proc, name: str, env: dict) -> dict:
     try:
         out, err = proc.communicate(timeout=180)
@@ -123,7 +133,7 @@ def test_a_notice_long_enough_lets_the_job_checkpoint_and_exit_before_the_vm_goe
     name, zone = "notice1", "us-central1-c"
     proc, paths = start_job(server, tmp_path, name, zone, step_time="0.06")  # outlasts the notice
     assert wait_running(proc, paths["ck"], 0) is not None
-    time.sleep(0.8)
+    wait_checkpointed(paths["ck"])  # its SIGTERM handler is in place: the notice reaches it
     # The agent polls `instance/preempted` every few seconds; this notice outlasts that.
     server.control("preempt", {"name": name, "zone": zone, "notice": 7})
     job = finish(proc, name, server.env())
