@@ -162,6 +162,9 @@ def reference(tmp_path_factory) -> bytes:
     return (d / "w.npy").read_bytes()
 
 
+# The cap for a hung run, above the CLI call's own 600 s: on a loaded machine an attempt may
+# make little progress before its preemption, and the job then needs many of them.
+@pytest.mark.timeout(660)
 @pytest.mark.parametrize("window,notice", [
     ("1s-3s", "0"),        # no notice: killed wherever it is, mid-step or mid-save
     ("1s-3s", "1s"),       # a notice: SIGTERM, a save of the current step, exit 85
