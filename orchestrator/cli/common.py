@@ -33,6 +33,15 @@ def get_provider(name: str, need_sdk: bool = True):
     return provider
 
 
+def chosen_provider(option: str | None, config: dict) -> str:
+    """--provider, else the configured default, else local; an empty --provider is refused."""
+    if option is not None and not option.strip():
+        from ..errors import UserError
+        raise UserError("--provider is empty: name one, e.g. --provider local (see "
+                        "`nbctl providers`), or leave it out for the default")
+    return option or config.get("default_provider") or "local"
+
+
 def provider_cache():
     """A get_provider that makes each provider once, for commands that serve many machines."""
     made: dict = {}

@@ -7,7 +7,7 @@ import time
 import click
 
 from ..errors import UserError
-from .common import OUTPUT, get_provider, open_store, provider_cache, seconds
+from .common import OUTPUT, chosen_provider, get_provider, open_store, provider_cache, seconds
 
 JOB_COLUMNS = [("run_id", "RUN ID"), ("instance", "INSTANCE"), ("provider", "PROVIDER"),
                ("state", "STATE"), ("restarts", "RESTARTS"), ("preemptions", "PREEMPTIONS"),
@@ -52,7 +52,7 @@ def run(name, command, provider, gpu, preemptible, region, zones, checkpoint_url
                         "`nbctl run NAME --checkpoint-url DIR -- python train.py`")
     if workdir and git_url:
         raise UserError("use --workdir or --git, not both")
-    provider_name = provider or load_config().get("default_provider") or "local"
+    provider_name = chosen_provider(provider, load_config())
     prov = get_provider(provider_name, need_sdk=False)
     prov.require(Capability.JOBS)  # before any other check: the provider's own sentence
     spec = build_spec(prov, name, gpu=gpu, preemptible=preemptible, region=region,
