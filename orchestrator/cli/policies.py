@@ -127,7 +127,9 @@ def idle(name, timeout, off, fmt):
     store = open_store()
     prov = provider_for(store, name)
     prov.require(Capability.NATIVE_IDLE_SHUTDOWN)
-    prov.set_idle_shutdown(name, seconds)
+    from ..lifecycle import DEFAULT_TIMEOUT, instance_lock
+    with instance_lock(store, name, "idle", DEFAULT_TIMEOUT):  # it may start an agent
+        prov.set_idle_shutdown(name, seconds)
     rec = store.get(name)
     if rec is not None and rec.spec is not None:  # the recorded spec follows the machine
         from dataclasses import replace
