@@ -278,13 +278,13 @@ def _transition(verb: str, provider: Provider, name: str, store: Store, targets:
         log.get().info("%s %s on %s (%s)", verb, name, provider.name, reason)
         getattr(provider, verb)(name)
         store.record_event(name, verb, provider=provider.name, detail=reason)
-        inst = provider.get(name)
-        if inst is not None:  # `list` shows it whoever asked (a schedule too), with why
-            if reason != "user" and not inst.detail:
-                inst = replace(inst, detail=f"{verb}: {reason}")
-            store.save(inst)
-    if not wait:
-        return inst
+        if not wait:  # nothing polls after this (a schedule): `list` shows what it did, and why
+            inst = provider.get(name)
+            if inst is not None:
+                if reason != "user" and not inst.detail:
+                    inst = replace(inst, detail=f"{verb}: {reason}")
+                store.save(inst)
+            return inst
     return wait_for(provider, store, name, targets, timeout=timeout, progress=progress)
 
 
