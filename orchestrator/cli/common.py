@@ -2,7 +2,21 @@
 store and the providers. Public names only; nothing here imports more than click at start-up."""
 from __future__ import annotations
 
+import re
+
 import click
+
+
+class AsciiInt(click.IntRange):
+    """A whole-number option in ASCII digits only (click's int() also takes '１' or '٣')."""
+
+    name = "integer"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not re.fullmatch(r"[+-]?[0-9]{1,12}", value.strip()):
+            self.fail(f"{value!r} is not a whole number in ASCII digits", param, ctx)
+        return super().convert(value, param, ctx)
+
 
 OUTPUT = click.option("--output", "-o", "fmt", type=click.Choice(["table", "json"]),
                       default="table", show_default=True, help="Output format.")

@@ -11,6 +11,7 @@ from .common import (
     STATUS_COLUMNS,
     TIMEOUT,
     WAIT,
+    AsciiInt,
     chosen_provider,
     get_provider,
     open_store,
@@ -31,7 +32,7 @@ from .common import (
 @click.option("--zone", "zones", multiple=True,
               help="Zone(s) to try in order, comma-separated or repeated.")
 @click.option("--image", default=None, help="Machine image (default: the provider's ML image).")
-@click.option("--disk-gb", type=click.IntRange(min=1), default=None, help="Boot disk size in GB.")
+@click.option("--disk-gb", type=AsciiInt(min=1), default=None, help="Boot disk size in GB.")
 @click.option("--idle-timeout", default=None, help="Stop after this long idle, e.g. 45m.")
 @click.option("--schedule-stop", default=None, help='Cron for stopping, e.g. "0 19 * * 1-5".')
 @click.option("--schedule-start", default=None, help='Cron for starting, e.g. "0 8 * * 1-5".')

@@ -76,3 +76,20 @@ def test_a_cron_that_never_fires_is_refused_at_set_time(capsys, nbctl_home, cron
     assert "never fires" in err
     assert "never fires" in refused(capsys, nbctl_home, "up", "x", "--dry-run",
                                     "--schedule-start", cron, "--tz", "UTC")
+
+
+@pytest.mark.parametrize("option,value", [("--disk-gb", "１００"), ("--disk-gb", "1٠0")])
+def test_non_ascii_digits_in_whole_number_options_are_refused(capsys, nbctl_home, option, value):
+    err = refused(capsys, nbctl_home, "up", "x", "--dry-run", "--provider", "gcp", "--gpu", "t4",
+                  option, value)
+    assert "ASCII digits" in err
+
+
+def test_schedule_show_of_an_impossible_stored_cron_says_how_to_replace_it(capsys, nbctl_home):
+    from nbctl_cloud.model import Instance, Schedule, State
+    from nbctl_cloud.store import Store
+    store = Store()  # as an older version, which did not check, left it
+    store.save(Instance(name="nb", provider="local", state=State.STOPPED))
+    store.save_schedule("nb", "local", Schedule(tz="UTC", stop="0 0 30 2 *"), "scheduler")
+    err = refused(capsys, nbctl_home, "schedule", "show", "nb")
+    assert "never fires" in err and "nbctl schedule set nb" in err
