@@ -7,7 +7,15 @@ import time
 import click
 
 from ..errors import UserError
-from .common import OUTPUT, get_provider, open_store, provider_cache, seconds
+from .common import (
+    OUTPUT,
+    AsciiInt,
+    chosen_provider,
+    get_provider,
+    open_store,
+    provider_cache,
+    seconds,
+)
 
 JOB_COLUMNS = [("run_id", "RUN ID"), ("instance", "INSTANCE"), ("provider", "PROVIDER"),
                ("state", "STATE"), ("restarts", "RESTARTS"), ("preemptions", "PREEMPTIONS"),
@@ -24,7 +32,7 @@ JOB_COLUMNS = [("run_id", "RUN ID"), ("instance", "INSTANCE"), ("provider", "PRO
 @click.option("--zone", "zones", multiple=True, help="Zones allowed, in order of preference.")
 @click.option("--checkpoint-url", required=True,
               help="Where checkpoints go: a path, s3://bucket/prefix or gs://bucket/prefix.")
-@click.option("--max-restarts", type=click.IntRange(min=0), default=3, show_default=True,
+@click.option("--max-restarts", type=AsciiInt(min=0), default=3, show_default=True,
               help="Restarts allowed after preemptions (and failures, with --restart-on-failure).")
 @click.option("--restart-on-failure", is_flag=True, help="Also restart when the command fails.")
 @click.option("--workdir", type=click.Path(file_okay=False), default=None,
@@ -52,7 +60,7 @@ def run(name, command, provider, gpu, preemptible, region, zones, checkpoint_url
                         "`nbctl run NAME --checkpoint-url DIR -- python train.py`")
     if workdir and git_url:
         raise UserError("use --workdir or --git, not both")
-    provider_name = provider or load_config().get("default_provider") or "local"
+    provider_name = chosen_provider(provider, load_config())
     prov = get_provider(provider_name, need_sdk=False)
     prov.require(Capability.JOBS)  # before any other check: the provider's own sentence
     spec = build_spec(prov, name, gpu=gpu, preemptible=preemptible, region=region,
@@ -138,7 +146,7 @@ def jobs_status(run_id, fmt):
 
 @jobs_group.command(name="logs")
 @click.argument("run_id")
-@click.option("--attempt", type=click.IntRange(min=0), default=None,
+@click.option("--attempt", type=AsciiInt(min=0), default=None,
               help="Which attempt (0 = first); default: all.")
 def jobs_logs(run_id, attempt):
     """Print the job's output, attempt by attempt."""
