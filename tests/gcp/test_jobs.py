@@ -54,7 +54,7 @@ def start_job(server, tmp_path, name: str, zones: str,
     env = dict(os.environ, PYTHONPATH=str(REPO), **server.env())
     proc = subprocess.Popen(
         [sys.executable, "-m", "nbctl_cloud", "run", name, "--provider", "gcp", "--gpu", "t4",
-         "--preemptible", "--zone", zones, "--checkpoint-url", str(paths["ck"]),
+         "--preemptible", "--zone", zones, "--checkpoint-url", paths["ck"].as_uri(),
          "--max-restarts", "10", "--follow", "--output", "json", "--",
          "python3", str(TRAIN), *TRAIN_ARGS, "--step-time", step_time, "--out", str(paths["out"])],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -82,6 +82,16 @@ def wait_running(proc, ck, restart: int, timeout: float = 60.0) -> dict | None:
             return None
         time.sleep(0.05)
     return None
+
+
+def wait_checkpointed(ck, timeout: float = 120.0) -> None:
+    """Until the job has saved a checkpoint; raise if it never does (this only stops a broken
+    test: it is no claim on how fast the job starts)."""
+    deadline = time.monotonic() + timeout
+    while not list((ck / "manifests").glob("*.json")):
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"no checkpoint under {ck} after {timeout:.0f}s")
+        time.sleep(0.05)
 
 
 def finish(proc, name: str, env: dict) -> dict:
@@ -123,7 +133,7 @@ def test_a_notice_long_enough_lets_the_job_checkpoint_and_exit_before_the_vm_goe
     name, zone = "notice1", "us-central1-c"
     proc, paths = start_job(server, tmp_path, name, zone, step_time="0.06")  # outlasts the notice
     assert wait_running(proc, paths["ck"], 0) is not None
-    time.sleep(0.8)
+    wait_checkpointed(paths["ck"])  # its SIGTERM handler is in place: the notice reaches it
     # The agent polls `instance/preempted` every few seconds; this notice outlasts that.
     server.control("preempt", {"name": name, "zone": zone, "notice": 7})
     job = finish(proc, name, server.env())
@@ -158,7 +168,7 @@ def test_a_workdir_too_big_to_carry_is_refused_before_any_vm(server, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO), **server.env())
     r = subprocess.run(
         [sys.executable, "-m", "nbctl_cloud", "run", "big1", "--provider", "gcp", "--gpu", "t4",
-         "--preemptible", "--zone", "us-central1-a", "--checkpoint-url", str(tmp_path / "ck"),
+         "--preemptible", "--zone", "us-central1-a", "--checkpoint-url", (tmp_path / "ck").as_uri(),
          "--workdir", str(big), "--", "python3", "train.py"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2, r.stderr
