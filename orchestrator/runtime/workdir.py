@@ -9,7 +9,9 @@ folders, virtual environments, caches and secrets (`LEFT_OUT`: .env files, cloud
 credentials, keys); then the directory's `.gitignore` files; then its `.nbctlignore`, which may
 also take a file back with `!pattern`. Links are never followed. A directory over the size limit
 is refused with the advice to use --git instead. `nbctl run --dry-run` shows `plan`'s list.
-Packing (on the laptop) uses pathspec; unpacking (on the machine) the standard library only.
+A job given --git instead is cloned by `clone` on the machine, once, git never prompting.
+Packing (on the laptop) uses pathspec; unpacking and cloning (on the machine) the standard
+library only (unpacking through safe_tar).
 """
 from __future__ import annotations
 
