@@ -248,3 +248,16 @@ def test_gcp_run_refuses_a_laptop_path_as_checkpoint_url_before_creating_anythin
     assert len(r.stderr.strip().splitlines()) == 1 and "gs://" in r.stderr
     assert instances == [] and not (tmp_path / "ck").exists()
     assert json.loads(run_nbctl("jobs", "list", "--all", "-o", "json").stdout) == []
+
+
+def test_a_job_whose_clone_fails_ends_failed_with_git_s_reason(tmp_path):
+    r = run_nbctl("run", "git2", "--checkpoint-url", str(tmp_path / "ck"), "--git",
+                  str(tmp_path / "no-such-repo"), "--follow", "-o", "json", "--", "true",
+                  timeout=300)
+    try:
+        assert r.returncode == 1, r.stderr
+        job = json.loads(r.stdout)
+        assert job["state"] == "FAILED"
+        assert job["detail"].startswith("cannot clone the repository: fatal:")
+    finally:
+        run_nbctl("down", "git2", "--yes")
