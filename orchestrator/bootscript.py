@@ -114,7 +114,7 @@ TOK="$R{TOKEN_PATH}"
 export PATH="/opt/conda/bin:/usr/local/bin:$PATH"
 PY="$(command -v python3 || command -v python)"
 mkdir -p "$R/opt/nbctl" "$R/var/lib/nbctl" "$R/var/log" "$RUN" "$R"{q(job_dir)}
-chmod 1777 "$R"{q(job_dir)}  # jobs of any user drop their pid files here
+chmod 0755 "$R"{q(job_dir)}  # root's only: the agent signals the pids found here
 
 # true if the pid in file $1 is alive and its command line mentions $2 (pids are reused)
 running() {{ [ -s "$1" ] && grep -qa -- "$2" "/proc/$(cat "$1")/cmdline" 2>/dev/null; }}

@@ -39,9 +39,11 @@ JOB_COLUMNS = [("run_id", "RUN ID"), ("instance", "INSTANCE"), ("provider", "PRO
               help="Directory to run in (default: the current one).")
 @click.option("--git", "git_url", default=None, help="Clone this repository and run in it.")
 @click.option("--follow", "-f", is_flag=True, help="Watch the job and recover it until it ends.")
+@click.option("--dry-run", is_flag=True,
+              help="List the files that would be packed, and their size; create nothing.")
 @OUTPUT
 def run(name, command, provider, gpu, preemptible, region, zones, checkpoint_url, max_restarts,
-        restart_on_failure, workdir, git_url, follow, fmt):
+        restart_on_failure, workdir, git_url, follow, dry_run, fmt):
     """Run COMMAND on machine NAME as a job that survives preemption.
 
     \b
@@ -67,13 +69,19 @@ def run(name, command, provider, gpu, preemptible, region, zones, checkpoint_url
                       zones=split_zones(zones), owner=owner())
     prov.require(Capability.JOBS, spec)
     check_url(checkpoint_url)
-    if not git_url:
+    from .. import jobs
+    from ..output import Progress, emit
+    jobs.check_reachable(checkpoint_url, prov.shares_filesystem)
+    if git_url is not None:
+        jobs.check_git_url(git_url, prov.shares_filesystem)
+    else:
         workdir = os.path.abspath(workdir or os.getcwd())
         if not os.path.isdir(workdir):
             raise UserError(f"--workdir {workdir} is not a directory")
+    if dry_run:
+        _dry_run(workdir, git_url, prov.shares_filesystem, fmt)
+        return
     check_sdk(type(prov))
-    from .. import jobs
-    from ..output import Progress, emit
     job_spec = jobs.JobSpec(run_id=jobs.new_run_id(name), instance=spec, command=command,
                             checkpoint_url=checkpoint_url, max_restarts=max_restarts,
                             restart_on_failure=restart_on_failure, workdir=workdir,
@@ -101,6 +109,25 @@ def run(name, command, provider, gpu, preemptible, region, zones, checkpoint_url
                                   + (f" ({job.detail})" if job.detail else ""))
     if follow and job.state.value != "SUCCEEDED":
         sys.exit(1)
+
+
+def _dry_run(workdir, git_url, shares_filesystem, fmt) -> None:
+    """Say what `run` would carry to the machine; UserError if it is over the limit."""
+    from ..output import emit
+    from ..runtime.workdir import LIMIT_BYTES, check_size, plan
+    if git_url or shares_filesystem:
+        how = f"clones {git_url}" if git_url else f"runs in {workdir}, on this computer"
+        emit({"packed": False, "git_url": git_url, "workdir": workdir}, fmt,
+             text=f"nothing would be packed: the job {how}")
+        return
+    files = plan(workdir)
+    total = sum(size for _, size in files)
+    emit({"packed": True, "workdir": workdir, "total_bytes": total, "limit_bytes": LIMIT_BYTES,
+          "files": [{"path": rel, "bytes": size} for rel, size in files]}, fmt,
+         text="\n".join([f"{size:>12}  {rel}" for rel, size in files]
+                        + [f"{len(files)} files, {total} bytes would be packed from {workdir} "
+                           f"(limit {LIMIT_BYTES} bytes); nothing was created"]))
+    check_size(workdir, files)
 
 
 def _follow(store, job, prov, fmt, interval: float = 1.0):

@@ -322,18 +322,16 @@ def start_job(d: Path, job, restart: int, gpus: str | None) -> None:
         os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     except FileExistsError:
         return  # this attempt was started already
-    workdir = job.workdir or str(d / "work")
-    if job.git_url:
+    workdir, git = job.workdir or str(d / "work"), []
+    if job.git_url:  # jobwrap clones it there; a clone that fails ends the attempt, with why
         src = jobs / job.run_id / "src"
-        if not src.exists():
-            subprocess.run(["git", "clone", "--quiet", job.git_url, str(src)], check=True,
-                           capture_output=True, timeout=600)
-        workdir = str(src)
+        src.mkdir(parents=True, exist_ok=True)
+        workdir, git = str(src), ["--git-url", job.git_url]
     env = dict(os.environ, NBCTL_CHECKPOINT_URL=job.checkpoint_url)
     env["CUDA_VISIBLE_DEVICES"] = gpus if gpus is not None else ""
     cmd = [sys.executable, "-m", "nbctl_cloud.runtime.jobwrap", "--status-url", job.status_url,
            "--run-id", job.run_id, "--restart", str(restart), "--log",
-           str(jobs / f"{job.run_id}.{restart}.log"), "--", *job.command]
+           str(jobs / f"{job.run_id}.{restart}.log"), *git, "--", *job.command]
     # The wrapper's group: SIGTERM reaches the command. Its own output goes to its --log.
     spawn(cmd, jobs / f"{job.run_id}.pid", Path(os.devnull), cwd=workdir, env=env)
 

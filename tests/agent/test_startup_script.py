@@ -184,6 +184,6 @@ def test_without_jupyter_only_the_agent_starts(machine):
     assert machine.pid("agent") is not None
 
 
-def test_job_dir_accepts_pid_files_from_any_user(machine):
+def test_job_dir_is_not_writable_by_other_users(machine):
     machine.boot()
-    assert (machine.root / "var/lib/nbctl/jobs").stat().st_mode & 0o7777 == 0o1777
+    assert (machine.root / "var/lib/nbctl/jobs").stat().st_mode & 0o7777 == 0o755
