@@ -33,6 +33,9 @@ SSH_USER = "nbctl-admin"  # `nbctl open` logs in as this user (sudo, to read the
 TOKEN_COMMAND = 'sudo cat "${NBCTL_ROOT:-}' + TOKEN_PATH + '"'
 PREEMPTION_KINDS = ("none", "gce", "ec2")
 HEREDOC_END = "NBCTL_AGENT_EOF"
+# when the stop command fails 3 times: power off at once (a guest power-off stops a VM on
+# GCE, EC2 with InstanceInitiatedShutdownBehavior=stop, and Paperspace)
+POWER_OFF = "systemctl poweroff --force || poweroff -f"
 
 
 def agent_source() -> str:
@@ -50,7 +53,8 @@ def packed_agent() -> str:
 def agent_command(*, stop_command: str, idle_timeout: int | None, preemption: str | None = None,
                   metadata_url: str | None = None, jupyter_port: int = 8888,
                   interval: int = 60, job_dir: str = "/var/lib/nbctl/jobs",
-                  prefix: str = "", pid_file: str | None = None) -> str:
+                  prefix: str = "", pid_file: str | None = None,
+                  fallback_stop_command: str | None = None) -> str:
     """The shell command line that runs the installed agent with these settings.
 
     `prefix` is put verbatim before every file path (the start-up script passes "$R"); the
@@ -71,6 +75,8 @@ def agent_command(*, stop_command: str, idle_timeout: int | None, preemption: st
             f"--preemption {kind}"]
     if pid_file:
         args.append(f"--jupyter-pid-file {pid_file}")
+    if fallback_stop_command:
+        args.append(f"--fallback-stop-command {shlex.quote(fallback_stop_command)}")
     if kind != "none":
         args.append("--signal-jobs")  # jobs save a checkpoint before the machine goes
         if metadata_url:
@@ -82,7 +88,8 @@ def startup_script(*, stop_command: str, idle_timeout: int | None, preemption: s
                    metadata_url: str | None = None, jupyter_port: int = 8888,
                    notebook_dir: str = "/home/nbctl/notebooks", interval: int = 60,
                    job_dir: str = "/var/lib/nbctl/jobs", start_jupyter: bool = True,
-                   authorized_key: str | None = None) -> str:
+                   authorized_key: str | None = None,
+                   fallback_stop_command: str | None = None) -> str:
     """A bash script, run as root at every boot, that installs and starts the agent.
 
     Idempotent: run again, it rewrites the agent, keeps a running Jupyter, and restarts the
@@ -99,7 +106,8 @@ def startup_script(*, stop_command: str, idle_timeout: int | None, preemption: s
     agent = agent_command(stop_command=stop_command, idle_timeout=idle_timeout,
                           preemption=preemption, metadata_url=metadata_url,
                           jupyter_port=jupyter_port, interval=interval, job_dir=job_dir,
-                          prefix='"$R"', pid_file='"$RUN/jupyter.pid"' if start_jupyter else None)
+                          prefix='"$R"', pid_file='"$RUN/jupyter.pid"' if start_jupyter else None,
+                          fallback_stop_command=fallback_stop_command)
     q = shlex.quote
     admin = ""
     if authorized_key:

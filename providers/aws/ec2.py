@@ -40,12 +40,13 @@ def user_data(*, name: str, idle_timeout: int | None, metadata_url: str | None,
     """The boot script: Jupyter on the instance's loopback, nbctl's agent watching spot
     notices, and `nbctl-admin` allowed in with this instance's public key. No secret: the
     same for every launch of this name, so a retried RunInstances is the same request."""
-    from nbctl_cloud.bootscript import startup_script
+    from nbctl_cloud.bootscript import POWER_OFF, startup_script
     from nbctl_cloud.tunnel import instance_key
 
     return startup_script(stop_command=STOP_COMMAND, idle_timeout=idle_timeout,
                           preemption="ec2", metadata_url=metadata_url, jupyter_port=jupyter_port,
-                          authorized_key=instance_key("aws", name)[1])
+                          authorized_key=instance_key("aws", name)[1],
+                          fallback_stop_command=POWER_OFF)
 
 
 def gpu_of(instance_type: str) -> tuple[str | None, int]:

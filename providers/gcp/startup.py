@@ -23,9 +23,11 @@ JOB_DIR = "/var/lib/nbctl/jobs"  # the agent's job dir: live pids there get the 
 def startup_script(*, idle_timeout: int | None, metadata_url: str | None,
                    jupyter_port: int) -> str:
     """Holds no secret: Jupyter's token is made on the VM (see nbctl_cloud.bootscript)."""
+    from nbctl_cloud.bootscript import POWER_OFF
     from nbctl_cloud.bootscript import startup_script as build
     script = build(stop_command=STOP_COMMAND, idle_timeout=idle_timeout, preemption="gce",
-                   metadata_url=metadata_url, jupyter_port=jupyter_port, job_dir=JOB_DIR)
+                   metadata_url=metadata_url, jupyter_port=jupyter_port, job_dir=JOB_DIR,
+                   fallback_stop_command=POWER_OFF)
     return script + launcher_section(metadata_url)
 
 

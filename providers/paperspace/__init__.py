@@ -118,7 +118,7 @@ class PaperspaceProvider(Provider, StopStart, NativeIdleShutdown, NotebookUrl):
         returns that machine. A type Paperspace reports unavailable in the region raises
         CapacityError(ZONE) before anything is made."""
         self.validate_spec(spec)
-        from nbctl_cloud.bootscript import startup_script
+        from nbctl_cloud.bootscript import POWER_OFF, startup_script
         from nbctl_cloud.tunnel import instance_key
 
         from .machines import STOP_COMMAND, to_instance
@@ -130,7 +130,8 @@ class PaperspaceProvider(Provider, StopStart, NativeIdleShutdown, NotebookUrl):
         # no secret in the script: `nbctl-admin` gets in with this machine's public key
         script = startup_script(stop_command=STOP_COMMAND, idle_timeout=spec.idle_timeout,
                                 jupyter_port=JUPYTER_PORT,
-                                authorized_key=instance_key("paperspace", spec.name)[1])
+                                authorized_key=instance_key("paperspace", spec.name)[1],
+                                fallback_stop_command=POWER_OFF)
         found, note = self.machines.create(
             marker=marker, machine_type=offer.instance_type, region=region,
             template_id=spec.image,  # --image names an OS template id

@@ -124,3 +124,21 @@ def test_jupyter_down_with_a_job_running_is_not_idle(token_file, job_dir, tmp_pa
     assert not stopped
     assert state["idle"] is False
     assert state["reasons"][0].startswith("jobs running")
+
+
+@pytest.mark.parametrize("cloud", ["gcp", "aws", "paperspace"])
+def test_boot_scripts_give_the_agent_a_power_off_fallback_and_the_jupyter_pid(cloud):
+    from nbctl_cloud.bootscript import POWER_OFF
+    if cloud == "gcp":
+        from nbctl_cloud.providers.gcp.startup import startup_script
+        script = startup_script(idle_timeout=60, metadata_url=None, jupyter_port=8888)
+    elif cloud == "aws":
+        from nbctl_cloud.providers.aws.ec2 import user_data
+        script = user_data(name="sp1", idle_timeout=60, metadata_url=None, jupyter_port=8888)
+    else:
+        from nbctl_cloud.bootscript import startup_script
+        script = startup_script(stop_command="shutdown -h now", idle_timeout=60,
+                                fallback_stop_command=POWER_OFF)
+    import shlex
+    assert f"--fallback-stop-command {shlex.quote(POWER_OFF)}" in script
+    assert '--jupyter-pid-file "$RUN/jupyter.pid"' in script

@@ -122,3 +122,26 @@ def test_token_and_jupyter_log_are_private_and_on_no_command_line(cloud):
         except OSError:
             pass  # a process that ended meanwhile
     assert token not in (vm.root / "startup-script.log").read_text()
+
+
+def test_an_impostor_on_the_jupyter_port_gets_no_token_and_jupyter_does_not_move(cloud):
+    emu, env, port = cloud
+    impostor = socket.socket()
+    impostor.bind(("127.0.0.1", port))  # an unprivileged user on the VM, first on the port
+    impostor.listen()
+    try:
+        res = run_nbctl("up", "sp1", "--provider", "gcp", "--gpu", "t4", "--preemptible",
+                        "--zone", ZONE, env=env)
+        assert res.returncode == 0, res.stderr
+        vm = emu.compute.vms.vms[(ZONE, "sp1")]
+        log = vm.root / "var/log/nbctl-jupyter.log"
+        # port_retries=0: Jupyter ends instead of serving on another port
+        until(lambda: log.exists() and "already in use" in log.read_text(), what="Jupyter's end")
+        state = vm.root / "var/lib/nbctl/agent-state.json"
+        until(lambda: state.exists() and "not held by our Jupyter" in state.read_text(),
+              what="the agent's verdict")
+        impostor.settimeout(0.5)
+        with pytest.raises(socket.timeout):
+            impostor.accept()  # the agent never connected: no token was offered
+    finally:
+        impostor.close()
