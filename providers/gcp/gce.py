@@ -337,6 +337,7 @@ class Gce:
         items = {i.key: i.value for i in vm.metadata.items}
         items.pop(IDLE_KEY, None)
         items.setdefault(SSH_KEYS, startup.ssh_keys_line(name))
+        items.pop("nbctl-jupyter-token", None)  # where older versions left the token
         if timeout:
             items[IDLE_KEY] = str(timeout)
         items["startup-script"] = startup.startup_script(

@@ -305,3 +305,13 @@ def test_a_preemption_before_the_last_start_does_not_mark_a_later_stop_preempted
     wait_state(gcp, "sp1", State.RUNNING)
     gcp.stop("sp1")
     assert wait_state(gcp, "sp1", State.STOPPED).state is State.STOPPED
+
+
+def test_set_idle_shutdown_removes_a_token_an_older_version_left_in_metadata(gcp, emu):
+    gcp.create(spot())
+    inst = emu.compute.instances[("us-central1-a", "sp1")]
+    inst["metadata"]["items"].append({"key": "nbctl-jupyter-token", "value": "old-secret"})
+    gcp.set_idle_shutdown("sp1", 3600)
+    items = {i["key"]: i["value"] for i in
+             emu.compute.instances[("us-central1-a", "sp1")]["metadata"]["items"]}
+    assert "nbctl-jupyter-token" not in items and "ssh-keys" in items
