@@ -209,12 +209,27 @@ def down(name, yes, wait, timeout, fmt):
 @click.argument("name")
 @OUTPUT
 def open_(name, fmt):
-    """Print the URL that opens NAME's notebook (it may carry an access token)."""
+    """Print the URL that opens NAME's notebook.
+
+    A managed notebook (Workbench, SageMaker) answers its cloud's signed-in URL. A VM's Jupyter
+    listens on the VM's loopback only: `open` makes an SSH tunnel to it with the instance's
+    own key, prints a http://127.0.0.1 URL, and keeps the tunnel until interrupted."""
     from ..lifecycle import notebook_url
     from ..output import emit
+    from ..tunnel import SshRoute, Tunnel
     store = open_store()
-    url = notebook_url(provider_for(store, name), name)
-    emit({"name": name, "url": url}, fmt, text=url)
+    target = notebook_url(provider_for(store, name), name)
+    if not isinstance(target, SshRoute):
+        emit({"name": name, "url": target}, fmt, text=target)
+        return
+    with Tunnel(target) as tunnel:
+        emit({"name": name, "url": tunnel.url, "tunnel": True}, fmt, text=tunnel.url)
+        sys.stdout.flush()
+        click.echo(f"nbctl: tunnel to {name} open; Ctrl-C closes it", err=True)
+        try:
+            tunnel.wait()
+        except KeyboardInterrupt:
+            pass
 
 
 @click.command()
