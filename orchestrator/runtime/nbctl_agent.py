@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import stat
 import ssl
 import subprocess
 import sys
@@ -59,8 +60,12 @@ def live_pids(job_dir):
     pids = []
     names = os.listdir(job_dir) if job_dir and os.path.isdir(job_dir) else []
     for name in sorted(n for n in names if n.endswith(".pid")):
-        try:
-            with open(os.path.join(job_dir, name)) as f:
+        try:  # only our own regular files: a planted link or another user's file names no job
+            fd = os.open(os.path.join(job_dir, name), os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(fd) as f:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid():
+                    continue
                 pid = int(f.read())
             os.kill(pid, 0)
         except PermissionError:

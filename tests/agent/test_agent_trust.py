@@ -142,3 +142,15 @@ def test_boot_scripts_give_the_agent_a_power_off_fallback_and_the_jupyter_pid(cl
     import shlex
     assert f"--fallback-stop-command {shlex.quote(POWER_OFF)}" in script
     assert '--jupyter-pid-file "$RUN/jupyter.pid"' in script
+
+
+def test_a_pid_file_planted_as_a_link_names_no_job(token_file, job_dir, tmp_path, other_process):
+    """A link in the job folder pointing at a file with a live pid must not keep the machine up
+    (nor, on a notice, make the agent signal that process): only the agent's own regular files
+    name jobs."""
+    target = tmp_path / "elsewhere.pid"
+    target.write_text(str(other_process.pid))
+    (job_dir / "planted.pid").symlink_to(target)
+    state, stopped = once(f"http://127.0.0.1:{free_port()}", token_file, job_dir, tmp_path)
+    assert not any(r.startswith("jobs running") for r in state["reasons"]), state
+    assert state["reasons"][0].startswith("jupyter not answering")
