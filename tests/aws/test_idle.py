@@ -59,8 +59,8 @@ def test_spot_idle_timeout_needs_a_stopped_instance(aws, emu):
 
 def test_spot_idle_timeout_rewrites_the_user_data_keeping_the_ssh_key(aws, emu):
     inst = aws.create(spot_spec(idle_timeout=1800).with_zone("us-east-1a"))
-    key_line = next(l for l in user_data_of(emu, inst.native_id).splitlines()
-                    if "ssh-ed25519 " in l)
+    key_line = next(line for line in user_data_of(emu, inst.native_id).splitlines()
+                    if "ssh-ed25519 " in line)
     aws.stop("sp")
     wait_state(aws, "sp", State.STOPPED)
     aws.set_idle_shutdown("sp", 600)
