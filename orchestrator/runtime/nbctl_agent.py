@@ -4,8 +4,8 @@
 Standard library only, Python 3.8+. Busy: a kernel busy or connected, kernel/terminal/API
 activity within the timeout, a GPU at or over the threshold, a live pid in --job-dir. Jupyter
 down, or a listener not of --jupyter-pid-file's pid (sent no token), is idle unless a job or
-GPU is busy. Idle for the timeout: run --stop-command (3 tries, then --fallback-stop-command),
-record why in --state-file, exit 0; if all fail, keep watching.
+GPU is busy (one never up: after --startup-grace too). Idle for the timeout: --stop-command
+(3 tries, then --fallback-stop-command), record why in --state-file, exit 0; else keep watching.
 """
 import argparse
 import calendar
@@ -60,7 +60,7 @@ def live_pids(job_dir):
     pids = []
     names = os.listdir(job_dir) if job_dir and os.path.isdir(job_dir) else []
     for name in sorted(n for n in names if n.endswith(".pid")):
-        try:  # only our own regular files: a planted link or another user's file names no job
+        try:  # our own regular files only: no link, no other user's
             fd = os.open(os.path.join(job_dir, name), os.O_RDONLY | os.O_NOFOLLOW)
             with os.fdopen(fd) as f:
                 st = os.fstat(fd)
@@ -109,7 +109,7 @@ class Agent:
     def __init__(self, opts):
         self.o = opts
         self.state = {"pid": os.getpid(), "idle_timeout": opts.idle_timeout}
-        self.last_activity = None
+        self.last_activity = self.up = None
 
     def jupyter(self, path):
         pid_file = self.o.jupyter_pid_file
@@ -161,13 +161,15 @@ class Agent:
             busy, seen = self.observe()
         except (OSError, ValueError) as e:  # down or not ours: idle unless the machine works
             busy, seen, down = self.machine_busy(), None, ["jupyter not answering: %s" % e]
+        self.up = self.up or not down
         # with no time from Jupyter, the idle clock starts when the agent first looks
         seen = now if busy else seen or self.last_activity or now
         self.last_activity = max(seen, self.last_activity or seen)
         idle_for = now - self.last_activity
         st.update(idle_before=st.get("idle_seconds"), last_activity=iso(self.last_activity),
                   idle_seconds=idle_for, idle=not busy, reasons=busy or down + ["no activity for %.0f s" % idle_for])
-        if busy or self.o.idle_timeout <= 0 or idle_for < self.o.idle_timeout:
+        wait = self.o.idle_timeout if self.up else max(self.o.idle_timeout, self.o.startup_grace)
+        if busy or self.o.idle_timeout <= 0 or idle_for < wait:
             return False
         st.update(stopped_at=iso(now), stop_reason="idle for %.0f s" % idle_for)
         self.save()  # the stop command may end this machine
@@ -243,6 +245,7 @@ def main(argv=None):
     add("--token-file")
     add("--idle-timeout", type=float, default=0, help="seconds; 0: never stop")
     add("--interval", type=float, default=60, help="seconds")
+    add("--startup-grace", type=float, default=300, help="seconds")
     add("--gpu-threshold", type=float, default=10, help="percent")
     add("--stop-command", default="true")
     add("--fallback-stop-command")

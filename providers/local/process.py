@@ -41,6 +41,21 @@ def read_token(d: Path) -> str:
 
 
 def free_port() -> int:
+    """A free port below the kernel's ephemeral range: Jupyter binds it only once started
+    (port_retries=0, so it never moves to another), and in the meantime no bind to port 0 or
+    outgoing connection (kernels' ZMQ sockets, other servers) can be given it."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768  # Linux's default; macOS's range starts at 49152
+    for port in random.sample(range(10000, max(low, 10001)), k=min(64, max(low - 10000, 1))):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

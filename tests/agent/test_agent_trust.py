@@ -108,7 +108,8 @@ def test_jupyter_that_stays_down_counts_as_idle(token_file, job_dir, tmp_path):
     agent = start_agent(
         "--jupyter-url", f"http://127.0.0.1:{free_port()}", "--token-file", str(token_file),
         "--idle-timeout", "1", "--interval", "0.2", "--job-dir", str(job_dir),
-        "--stop-command", f"touch {stopped}", "--state-file", str(state_file))
+        "--startup-grace", "0", "--stop-command", f"touch {stopped}",
+        "--state-file", str(state_file))
     try:
         assert agent.wait(timeout=120) == 0  # it stopped the machine, then ended
         state = agent_state(state_file)
@@ -116,6 +117,26 @@ def test_jupyter_that_stays_down_counts_as_idle(token_file, job_dir, tmp_path):
         assert state["reasons"][0].startswith("jupyter not answering")
     finally:
         agent.kill()
+
+
+def test_a_jupyter_still_starting_gets_the_startup_grace_before_it_counts_as_idle(
+        token_file, job_dir, tmp_path):
+    """A short idle timeout must not stop a machine whose Jupyter has not come up yet (a slow
+    boot): one that has never answered counts as idle only after --startup-grace too."""
+    state_file, stopped = tmp_path / "state.json", tmp_path / "stopped"
+    agent = start_agent(
+        "--jupyter-url", f"http://127.0.0.1:{free_port()}", "--token-file", str(token_file),
+        "--idle-timeout", "1", "--interval", "0.2", "--job-dir", str(job_dir),
+        "--startup-grace", "600", "--stop-command", f"touch {stopped}",
+        "--state-file", str(state_file))
+    try:
+        state = wait_for_checks(state_file, 2)
+        state = wait_for_checks(state_file, state["checks"] + 10)  # idle well past 1 s by now
+        assert state["idle_seconds"] > 1 and state["idle"] is True
+        assert not stopped.exists() and agent.poll() is None
+    finally:
+        agent.kill()
+        agent.wait()
 
 
 def test_jupyter_down_with_a_job_running_is_not_idle(token_file, job_dir, tmp_path, job):
