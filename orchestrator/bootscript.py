@@ -3,11 +3,14 @@
 `agent_source()` is the agent itself (nbctl_agent.py: standard library only, runs on the
 image's python3). `startup_script(...)` is the bash a machine runs at each boot: it writes the
 agent to /opt/nbctl, starts Jupyter if asked, then starts the agent with the given settings.
-Nothing is downloaded at boot: machines may have no internet.
+Nothing is downloaded at boot: machines may have no internet. Nothing secret is in the script:
+Jupyter's token is made on the machine at first boot, and Jupyter listens on 127.0.0.1 only, as
+the unprivileged user `nbctl`; `nbctl open` reaches it through SSH (see nbctl_cloud.tunnel) as
+the user `nbctl-admin`, who reads the token with sudo.
 
 Layout on the machine:
   /opt/nbctl/nbctl_agent.py             the agent
-  /opt/nbctl/jupyter-token              Jupyter's token, mode 0600 (generated when none is given)
+  /opt/nbctl/jupyter-token              Jupyter's token, mode 0600, owned by the Jupyter user
   /var/lib/nbctl/agent-state.json       what the agent saw at its last check, and why it stopped
   /var/lib/nbctl/jobs/<run_id>.pid      running nbctl jobs (a live pid keeps the machine up)
   /var/log/nbctl-{jupyter,agent}.log    their output
@@ -15,6 +18,8 @@ Layout on the machine:
 """
 from __future__ import annotations
 
+import base64
+import gzip
 import shlex
 from pathlib import Path
 
@@ -22,8 +27,15 @@ AGENT_FILE = Path(__file__).resolve().parent / "runtime" / "nbctl_agent.py"
 AGENT_PATH = "/opt/nbctl/nbctl_agent.py"
 TOKEN_PATH = "/opt/nbctl/jupyter-token"
 STATE_PATH = "/var/lib/nbctl/agent-state.json"
+JUPYTER_USER = "nbctl"  # runs Jupyter: no sudo, no cloud credentials of its own
+SSH_USER = "nbctl-admin"  # `nbctl open` logs in as this user (sudo, to read the token)
+# what `nbctl open` runs over SSH to read the token (NBCTL_ROOT is unset on a machine)
+TOKEN_COMMAND = 'sudo cat "${NBCTL_ROOT:-}' + TOKEN_PATH + '"'
 PREEMPTION_KINDS = ("none", "gce", "ec2")
 HEREDOC_END = "NBCTL_AGENT_EOF"
+# when the stop command fails 3 times: power off at once (a guest power-off stops a VM on
+# GCE, EC2 with InstanceInitiatedShutdownBehavior=stop, and Paperspace)
+POWER_OFF = "systemctl poweroff --force || poweroff -f"
 
 
 def agent_source() -> str:
@@ -31,13 +43,22 @@ def agent_source() -> str:
     return AGENT_FILE.read_text()
 
 
+def packed_agent() -> str:
+    """The agent gzipped and base64-encoded, lines of 76: what a boot script carries, so that
+    it fits SageMaker's 16 KiB lifecycle configuration and EC2's 16 KB user data."""
+    data = base64.encodebytes(gzip.compress(agent_source().encode(), mtime=0)).decode()
+    return data.rstrip("\n")
+
+
 def agent_command(*, stop_command: str, idle_timeout: int | None, preemption: str | None = None,
                   metadata_url: str | None = None, jupyter_port: int = 8888,
                   interval: int = 60, job_dir: str = "/var/lib/nbctl/jobs",
-                  prefix: str = "") -> str:
+                  prefix: str = "", pid_file: str | None = None,
+                  fallback_stop_command: str | None = None) -> str:
     """The shell command line that runs the installed agent with these settings.
 
-    `prefix` is put verbatim before every file path (the start-up script passes "$R")."""
+    `prefix` is put verbatim before every file path (the start-up script passes "$R"); the
+    agent trusts only a Jupyter listener owned by the pid in `pid_file` (a shell word)."""
     kind = preemption or "none"
     if kind not in PREEMPTION_KINDS:
         raise ValueError(f"preemption must be one of {PREEMPTION_KINDS}, not {preemption!r}")
@@ -52,6 +73,10 @@ def agent_command(*, stop_command: str, idle_timeout: int | None, preemption: st
             f"--interval {int(interval)}", f"--stop-command {shlex.quote(stop_command)}",
             f"--state-file {path(STATE_PATH)}", f"--job-dir {path(job_dir)}",
             f"--preemption {kind}"]
+    if pid_file:
+        args.append(f"--jupyter-pid-file {pid_file}")
+    if fallback_stop_command:
+        args.append(f"--fallback-stop-command {shlex.quote(fallback_stop_command)}")
     if kind != "none":
         args.append("--signal-jobs")  # jobs save a checkpoint before the machine goes
         if metadata_url:
@@ -61,43 +86,70 @@ def agent_command(*, stop_command: str, idle_timeout: int | None, preemption: st
 
 def startup_script(*, stop_command: str, idle_timeout: int | None, preemption: str | None = None,
                    metadata_url: str | None = None, jupyter_port: int = 8888,
-                   notebook_dir: str = "/home/jupyter", token: str | None = None,
-                   interval: int = 60, job_dir: str = "/var/lib/nbctl/jobs",
-                   start_jupyter: bool = True, jupyter_ip: str = "0.0.0.0") -> str:
+                   notebook_dir: str = "/home/nbctl/notebooks", interval: int = 60,
+                   job_dir: str = "/var/lib/nbctl/jobs", start_jupyter: bool = True,
+                   authorized_key: str | None = None,
+                   fallback_stop_command: str | None = None) -> str:
     """A bash script, run as root at every boot, that installs and starts the agent.
 
     Idempotent: run again, it rewrites the agent, keeps a running Jupyter, and restarts the
     agent with these settings. Jupyter (jupyter-lab, else jupyter-notebook, else
-    jupyter-server, whichever the image has) listens on `jupyter_ip`:`jupyter_port` with
-    `token`; with no token a random one is made at first boot and kept in the token file. The
-    token goes to Jupyter through its environment, never on a command line or into a log.
-    Environment variable NBCTL_ROOT, empty on a machine, prefixes every path it writes.
+    jupyter-server, whichever the image has) listens on 127.0.0.1:`jupyter_port` only, as the
+    user `nbctl`, with port_retries=0 (a port taken by another process makes it fail, never
+    move). Its token is made at first boot into a 0600 file of that user and goes to Jupyter
+    through its environment, never on a command line or into a log. `authorized_key` (a
+    public key line; for clouds with no ssh-keys metadata) lets `nbctl-admin` log in by SSH.
+    Environment variable NBCTL_ROOT, empty on a machine, prefixes every path it writes; set
+    (an emulated machine), the script makes no user and runs Jupyter as its own user.
     """
-    source = agent_source()
-    if f"\n{HEREDOC_END}\n" in f"\n{source}\n":
-        raise ValueError(f"the agent source contains the heredoc end marker {HEREDOC_END}")
+    packed = packed_agent()  # base64 lines cannot hold the heredoc end marker
     agent = agent_command(stop_command=stop_command, idle_timeout=idle_timeout,
                           preemption=preemption, metadata_url=metadata_url,
                           jupyter_port=jupyter_port, interval=interval, job_dir=job_dir,
-                          prefix='"$R"')
+                          prefix='"$R"', pid_file='"$RUN/jupyter.pid"' if start_jupyter else None,
+                          fallback_stop_command=fallback_stop_command)
     q = shlex.quote
-    if token:
-        make_token = f"(umask 077; printf '%s' {q(token)} > \"$TOK\")"
-    else:
-        make_token = ("[ -s \"$TOK\" ] || (umask 077; od -An -N24 -tx1 /dev/urandom"
-                      " | tr -d ' \\n' > \"$TOK\")")
+    admin = ""
+    if authorized_key:
+        if "\n" in authorized_key or not authorized_key.startswith("ssh-"):
+            raise ValueError("authorized_key must be one OpenSSH public key line")
+        admin = f"""
+# `nbctl open` logs in as {SSH_USER} with this instance's key, and reads the token with sudo
+if [ "$(id -u)" = 0 ] && [ -z "$R" ]; then
+  id {SSH_USER} >/dev/null 2>&1 || useradd --create-home --shell /bin/bash {SSH_USER}
+  install -d -m 700 -o {SSH_USER} -g {SSH_USER} /home/{SSH_USER}/.ssh
+  printf '%s\\n' {q(authorized_key)} > /home/{SSH_USER}/.ssh/authorized_keys
+  chown {SSH_USER}: /home/{SSH_USER}/.ssh/authorized_keys
+  chmod 600 /home/{SSH_USER}/.ssh/authorized_keys
+  echo '{SSH_USER} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/90-{SSH_USER}
+  chmod 440 /etc/sudoers.d/90-{SSH_USER}
+fi
+"""
     jupyter = ""
     if start_jupyter:
         jupyter = f"""
+# Jupyter runs as {JUPYTER_USER}, unprivileged; its token is in a 0600 file of that user
+AS=""
+if [ "$(id -u)" = 0 ] && [ -z "$R" ]; then
+  id {JUPYTER_USER} >/dev/null 2>&1 || useradd --system --create-home --shell /bin/bash {JUPYTER_USER}
+  AS="setpriv --reuid={JUPYTER_USER} --regid={JUPYTER_USER} --init-groups --"
+fi
+[ -s "$TOK" ] || (umask 077; od -An -N24 -tx1 /dev/urandom | tr -d ' \\n' > "$TOK")
+mkdir -p "$R"{q(notebook_dir)}
+if [ -n "$AS" ]; then
+  chown {JUPYTER_USER}: "$TOK" "$R"{q(notebook_dir)}
+  chmod 600 "$TOK"
+fi
 if ! running "$RUN/jupyter.pid" jupyter; then
   J=""
   for c in jupyter-lab jupyter-notebook jupyter-server; do
-    if command -v "$c" >/dev/null; then J="$c"; break; fi
+    if command -v "$c" >/dev/null; then J="$(command -v "$c")"; break; fi
   done
   if [ -n "$J" ]; then
-    mkdir -p "$R"{q(notebook_dir)}
-    JUPYTER_TOKEN="$(cat "$TOK")" nohup "$J" --ip={q(jupyter_ip)} --port={int(jupyter_port)} \\
-      --no-browser --allow-root --notebook-dir="$R"{q(notebook_dir)} \\
+    touch "$R/var/log/nbctl-jupyter.log" && chmod 600 "$R/var/log/nbctl-jupyter.log"  # its URLs
+    JUPYTER_TOKEN="$(cat "$TOK")" HOME="$R/home/{JUPYTER_USER}" nohup $AS "$J" --ip=127.0.0.1 \\
+      --port={int(jupyter_port)} --ServerApp.port_retries=0 \\
+      --no-browser --notebook-dir="$R"{q(notebook_dir)} \\
       >>"$R/var/log/nbctl-jupyter.log" 2>&1 </dev/null &
     echo $! > "$RUN/jupyter.pid"
   else
@@ -114,17 +166,16 @@ TOK="$R{TOKEN_PATH}"
 export PATH="/opt/conda/bin:/usr/local/bin:$PATH"
 PY="$(command -v python3 || command -v python)"
 mkdir -p "$R/opt/nbctl" "$R/var/lib/nbctl" "$R/var/log" "$RUN" "$R"{q(job_dir)}
-chmod 1777 "$R"{q(job_dir)}  # jobs of any user drop their pid files here
+chmod 0755 "$R"{q(job_dir)}  # root's only: the agent signals the pids found here
 
 # true if the pid in file $1 is alive and its command line mentions $2 (pids are reused)
 running() {{ [ -s "$1" ] && grep -qa -- "$2" "/proc/$(cat "$1")/cmdline" 2>/dev/null; }}
 
-cat > "$R{AGENT_PATH}.new" <<'{HEREDOC_END}'
-{source.rstrip(chr(10))}
+base64 -d <<'{HEREDOC_END}' | gzip -dc > "$R{AGENT_PATH}.new"
+{packed}
 {HEREDOC_END}
 mv -f "$R{AGENT_PATH}.new" "$R{AGENT_PATH}"
-{make_token}
-{jupyter}
+{admin}{jupyter}
 if running "$RUN/agent.pid" nbctl_agent; then kill "$(cat "$RUN/agent.pid")"; fi
 nohup {agent} \\
   >>"$R/var/log/nbctl-agent.log" 2>&1 </dev/null &

@@ -12,10 +12,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from .errors import UserError
+from .model import Offer
 
 # configs/gpus.toml in the repository; installed as the data package nbctl_cloud.configs.
 GPU_CATALOG = importlib.resources.files("nbctl_cloud.configs") / "gpus.toml"
-from .model import Offer
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ lease, and each restart is claimed with a compare-and-set on the restart count.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 
@@ -29,6 +30,48 @@ NOTICE_WAIT = 180.0  # after a job exits on a notice, how long to wait for the m
 
 def new_run_id(name: str) -> str:
     return f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
+def check_git_url(url: str, shares_filesystem: bool) -> None:
+    """UserError unless git on the machine can clone `url` as given, with no secret in it:
+    https://, ssh://, git:// or git@host:path (a path too, where the machine shares this
+    computer's files). A user or token in an http(s) URL, or any password, is refused: the URL
+    goes to the store, the machine's metadata and git's command line."""
+    from urllib.parse import urlsplit
+
+    how = ("let git on the machine authenticate instead: an SSH deploy key on the machine "
+           "(git@host:org/repo) or a git credential helper set up there")
+    if not url.strip() or url.startswith("-") or any(c.isspace() for c in url):
+        raise UserError(f"--git {url!r} is not a repository URL: give e.g. "
+                        "https://github.com/org/repo or git@github.com:org/repo")
+    if "://" in url:
+        parts = urlsplit(url)
+        local = parts.scheme == "file"
+        if not local and parts.scheme not in ("https", "http", "ssh", "git"):
+            raise UserError(f"--git {parts.scheme}:// is not a transport nbctl passes to git: "
+                            "use https://, ssh:// or git@host:path")
+        if parts.password is not None or (parts.username and parts.scheme in ("https", "http")):
+            raise UserError("--git URL carries credentials (user:token@), which would be stored "
+                            f"and shown on the machine: remove them and {how}")
+    else:
+        local = re.match(r"^(?:[\w.-]+@)?[\w.-]+:(?!//)", url) is None
+    if local and not shares_filesystem:
+        raise UserError(f"--git {url} is a path on this computer, which the machine cannot "
+                        "reach: give the repository's https:// or git@host:path URL")
+
+
+def check_reachable(checkpoint_url: str, shares_filesystem: bool) -> None:
+    """UserError when the machine cannot reach `checkpoint_url`: a path on this computer, for a
+    machine that does not share its files. `file://` says the machine mounts the same path."""
+    if shares_filesystem or checkpoint_url.startswith("file://"):
+        return
+    from fsspec.core import split_protocol
+
+    last = checkpoint_url.split("::")[-1]
+    if split_protocol(last)[0] in (None, "local", "memory"):
+        raise UserError(f"--checkpoint-url {checkpoint_url} is a path on this computer, which "
+                        "the machine cannot reach: use gs://bucket/prefix or s3://bucket/prefix "
+                        "(or file:///path for storage the machine mounts at the same path)")
 
 
 def get(store: Store, run_id: str) -> Job:

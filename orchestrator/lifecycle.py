@@ -2,7 +2,8 @@
 
 The provider's verbs return quickly; this module does the waiting (polling `get`), the zone
 failover on CapacityError (cleaning up before moving on), the store bookkeeping, and the
-one-lock-per-instance rule that keeps two nbctl processes from creating the same thing.
+one-lock-per-instance rule that keeps two nbctl processes (or the scheduler) from creating,
+starting, stopping or deleting the same thing at once.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from .store import Record, Store
 Progress = Callable[[str, State, float], None]
 DEFAULT_TIMEOUT = 1800.0
 PREEMPTED_RESTARTS = 3  # a spot machine preempted while `up` waits is started again this often
+LOCK_SLACK = 300.0  # an instance lock's lease outlives its holder's own timeout by this much
 
 
 class FailedState(NbctlError):
@@ -112,7 +114,7 @@ def _not_in(name: str, state: State, targets: set[State], inst: Instance | None)
 def up(provider: Provider, spec: InstanceSpec, *, store: Store, wait: bool = True,
        timeout: float = DEFAULT_TIMEOUT, progress: Progress = _quiet) -> tuple[Instance, bool]:
     """Bring the named instance up; returns (instance, created). Creates at most one."""
-    with store.lock(f"instance:{spec.name}", what=f"`nbctl up {spec.name}`"):
+    with instance_lock(store, spec.name, "up", timeout):
         rec = store.get(spec.name)
         if rec and rec.instance.provider != spec.provider and rec.instance.state is not State.DELETED:
             raise UserError(f"{spec.name!r} already names a {rec.instance.provider} instance: "
@@ -138,6 +140,14 @@ def up(provider: Provider, spec: InstanceSpec, *, store: Store, wait: bool = Tru
                             restart_preempted=PREEMPTED_RESTARTS if spec.preemptible else 0) \
                 or inst
         return inst, created
+
+
+def instance_lock(store: Store, name: str, command: str, timeout: float):
+    """The one lock per instance taken by every verb that creates, starts, stops or deletes
+    it: a second nbctl process (or the scheduler) waits for it, up to its own timeout, and then
+    finds the work done instead of doing it again."""
+    return store.lock(f"instance:{name}", ttl=timeout + LOCK_SLACK, wait=timeout,
+                      what=f"`nbctl {command} {name}`")
 
 
 def _settle_new(provider: Provider, store: Store, spec: InstanceSpec, timeout: float,
@@ -264,17 +274,23 @@ def start(provider: Provider, name: str, *, store: Store, wait: bool = True,
 def _transition(verb: str, provider: Provider, name: str, store: Store, targets: set[State],
                 wait: bool, timeout: float, progress: Progress, reason: str) -> Instance | None:
     provider.require(Capability.STOP_START)
-    log.get().info("%s %s on %s (%s)", verb, name, provider.name, reason)
-    getattr(provider, verb)(name)
-    store.record_event(name, verb, provider=provider.name, detail=reason)
-    if not wait:
-        return provider.get(name)
+    with instance_lock(store, name, verb, timeout):  # the request only; the wait needs none
+        log.get().info("%s %s on %s (%s)", verb, name, provider.name, reason)
+        getattr(provider, verb)(name)
+        store.record_event(name, verb, provider=provider.name, detail=reason)
+        if not wait:  # nothing polls after this (a schedule): `list` shows what it did, and why
+            inst = provider.get(name)
+            if inst is not None:
+                if reason != "user" and not inst.detail:
+                    inst = replace(inst, detail=f"{verb}: {reason}")
+                store.save(inst)
+            return inst
     return wait_for(provider, store, name, targets, timeout=timeout, progress=progress)
 
 
 def down(provider: Provider, name: str, *, store: Store, wait: bool = True,
          timeout: float = DEFAULT_TIMEOUT, progress: Progress = _quiet) -> None:
-    with store.lock(f"instance:{name}", what=f"`nbctl down {name}`"):
+    with instance_lock(store, name, "down", timeout):
         remove_schedule(provider, name, store)
         log.get().info("delete %s on %s", name, provider.name)
         provider.delete(name)

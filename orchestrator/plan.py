@@ -10,7 +10,7 @@ from .errors import UserError
 from .model import Capability, InstanceSpec
 from .provider import Provider
 from .registry import get_provider, names
-from .spec import parse_duration, parse_gpu, validate_disk
+from .spec import parse_duration, parse_gpu, validate_disk, validate_place
 
 
 def split_zones(values: tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
@@ -18,7 +18,10 @@ def split_zones(values: tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
     for v in values or ():
         for z in str(v).split(","):
             z = z.strip()
-            if z and z not in zones:
+            if not z:
+                raise UserError(f"invalid --zone {v!r}: an empty zone name; list zones as "
+                                f"us-central1-a,us-central1-b")
+            if z not in zones:
                 zones.append(z)
     return tuple(zones)
 
@@ -58,11 +61,11 @@ def build_spec(provider: Provider, name: str, *, gpu: str | None = None, preempt
         raise UserError(f"{provider.name} needs a GPU: add --gpu, e.g. --gpu t4 "
                         f"(see `nbctl gpus --provider {provider.name}`)")
     for z in zones:
-        if not z.replace("-", "").replace("_", "").isalnum() or len(z) > 63:
-            raise UserError(f"invalid --zone {z!r}: use zone names such as us-central1-a")
-    if region is not None and (not region.replace("-", "").isalnum() or len(region) > 63):
-        raise UserError(f"invalid --region {region!r}: use a region name such as us-central1")
-    idle = parse_duration(idle_timeout, what="--idle-timeout") if idle_timeout else None
+        validate_place(z, "--zone", "us-central1-a")
+    if region is not None:
+        validate_place(region, "--region", "us-central1")
+    idle = parse_duration(idle_timeout, what="--idle-timeout") if idle_timeout is not None \
+        else None
     from .schedule import check_schedule, make_schedule  # the store loads only when needed
 
     schedule = make_schedule(schedule_stop, schedule_start, tz)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from datetime import datetime
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from . import log
 from .errors import CapabilityError, NbctlError, UserError
@@ -33,6 +33,9 @@ from .model import (
     Preemption,
     Schedule,
 )
+
+if TYPE_CHECKING:
+    from .tunnel import SshRoute
 
 
 class CapabilityMixin(ABC):
@@ -252,8 +255,10 @@ class NotebookUrl(CapabilityMixin):
     verbs = ("notebook_url",)
 
     @abstractmethod
-    def notebook_url(self, name: str) -> str:
-        """How a person opens the notebook (may include a token: never store or log it)."""
+    def notebook_url(self, name: str) -> "str | SshRoute":
+        """How a person opens the notebook: a URL (may include a token: never store or log
+        it), or, for a VM whose Jupyter listens on its loopback, the SshRoute `nbctl open`
+        tunnels through (see nbctl_cloud.tunnel)."""
 
 
 class Spot(CapabilityMixin):

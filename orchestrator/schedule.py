@@ -6,6 +6,7 @@ closed), else in `nbctl scheduler` from the store.
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -14,12 +15,17 @@ from .model import Capability, Schedule
 from .provider import Provider
 from .store import Store
 
+# IANA tz database names (Area/Location, or a legacy single name such as UTC), ASCII only;
+# the files a system's zoneinfo folder adds beside them are no zone names.
+_IANA_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+){0,2}")
+_NOT_IANA = frozenset({"localtime", "posixrules", "Factory"})
 ENGINE_NATIVE = "native"
 ENGINE_SCHEDULER = "scheduler"
 
 
 def validate_cron(expr: str, what: str) -> str:
-    from croniter import croniter
+    """A 5-field cron that fires at least once; UserError naming the fix otherwise."""
+    from croniter import CroniterError, croniter
 
     text = " ".join(str(expr).split())
     fields = text.split(" ")
@@ -33,6 +39,11 @@ def validate_cron(expr: str, what: str) -> str:
     if not ok:
         raise UserError(f"invalid {what} cron {expr!r}: check each field's range "
                         f"(minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-6)")
+    try:  # croniter accepts "0 0 30 2 *" and raises only when asked for a fire instant
+        croniter(text, datetime.now(timezone.utc)).get_next(datetime)
+    except CroniterError:
+        raise UserError(f"invalid {what} cron {expr!r}: it never fires (no such day in that "
+                        f"month); check the day and month fields") from None
     return text
 
 
@@ -41,12 +52,13 @@ def validate_tz(tz: str | None) -> str:
         raise UserError("a schedule needs a time zone: add --tz with an IANA name, "
                         "e.g. --tz Europe/Berlin or --tz UTC")
     try:
-        if "\x00" in tz or tz.startswith("/") or ".." in tz:
+        if not _IANA_NAME.fullmatch(tz) or tz in _NOT_IANA or tz.startswith(("posix/", "right/")):
             raise ValueError(tz)
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise UserError(f"unknown time zone {tz!r}: use an IANA name such as Europe/Berlin, "
-                        f"America/New_York or UTC") from None
+                        f"America/New_York or UTC (IANA names only: the clouds' schedulers "
+                        f"take nothing else)") from None
     return tz
 
 

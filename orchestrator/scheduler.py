@@ -16,11 +16,13 @@ from typing import Callable
 from zoneinfo import ZoneInfo
 
 from . import lifecycle, log
-from .errors import NbctlError
+from .errors import NbctlError, UserError
 from .provider import Provider
+from .schedule import validate_cron, validate_tz
 from .store import Store
 
 DEFAULT_GRACE = 15 * 60.0
+LOCK_WAIT = 60.0  # a machine another nbctl process works on for longer is reported, not waited for
 ACTIONS = (("stop", "stop_cron", "last_stop_at"), ("start", "start_cron", "last_start_at"))
 
 
@@ -58,6 +60,11 @@ def run_once(store: Store, provider_for: Callable[[str], Provider], *, now: floa
     now = time.time() if now is None else now
     done: list[Fired] = []
     for row in store.all_schedules(engine="scheduler"):
+        bad = invalid(row)
+        if bad:  # one bad schedule (e.g. stored by an older version) never stops the others
+            log.get().error("schedule %s: not run: %s", row["name"], bad)
+            done.append(Fired(row["name"], "schedule", 0.0, False, bad))
+            continue
         for action, cron_col, last_col in ACTIONS:
             expr = row[cron_col]
             if not expr:
@@ -77,6 +84,7 @@ def run_once(store: Store, provider_for: Callable[[str], Provider], *, now: floa
             try:
                 provider = provider_for(row["provider"])
                 getattr(lifecycle, action)(provider, row["name"], store=store, wait=False,
+                                           timeout=LOCK_WAIT,
                                            reason=f"schedule {expr} {row['tz']}")
                 log.get().info("schedule %s: %s due at %s done", row["name"], action, stamp)
                 done.append(Fired(row["name"], action, fire_at, True))
@@ -87,10 +95,24 @@ def run_once(store: Store, provider_for: Callable[[str], Provider], *, now: floa
     return done
 
 
+def invalid(row) -> str | None:
+    """Why a stored schedule cannot run (the checks `schedule set` makes), or None."""
+    try:
+        validate_tz(row["tz"])
+        for action, cron_col, _ in ACTIONS:
+            if row[cron_col]:
+                validate_cron(row[cron_col], action)
+    except UserError as e:
+        return f"bad schedule: {e.message}; replace it with `nbctl schedule set {row['name']}`"
+    return None
+
+
 def seconds_until_next(store: Store, now: float, cap: float) -> float:
-    """Sleep until the next fire of any schedule, at most `cap` seconds."""
+    """Sleep until the next fire of any valid schedule, at most `cap` seconds."""
     soonest = now + cap
     for row in store.all_schedules(engine="scheduler"):
+        if invalid(row):
+            continue
         for _, cron_col, _ in ACTIONS:
             if row[cron_col]:
                 soonest = min(soonest, next_fire(row[cron_col], row["tz"], now))

@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                NBCTL_POLL_INTERVAL=str(args.poll_interval), NBCTL_RETRY_SCALE="0.01",
                PYTHONPATH=str(REPO), **emu.env())
     cmd = [sys.executable, "-m", "nbctl_cloud", "run", NAME, "--provider", "gcp", "--gpu", "t4",
-           "--preemptible", "--zone", ZONE, "--checkpoint-url", str(ck),
+           "--preemptible", "--zone", ZONE, "--checkpoint-url", ck.as_uri(),
            "--max-restarts", str(args.preemptions + 2), "--follow", "--output", "json", "--",
            "python3", str(TRAIN), *train_args, "--out", str(out)]
     rows = []

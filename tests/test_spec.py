@@ -16,7 +16,7 @@ def test_parse_duration_accepts_common_forms(text, seconds):
 
 @pytest.mark.parametrize("text", ["", "5q", "m", "h1", "-5m", "0", "0m", "1.5h", "45 m", "9" * 30])
 def test_parse_duration_rejects_malformed_with_the_fix(text):
-    with pytest.raises(UserError, match="45m, 2h|longer than zero"):
+    with pytest.raises(UserError, match="45m, 2h|longer than zero|at most 365d"):
         parse_duration(text)
 
 
@@ -54,3 +54,25 @@ def test_spec_round_trips_through_dict():
     s = InstanceSpec(name="a", provider="gcp", gpu="t4", gpu_count=1, zones=("z1", "z2"),
                      schedule=Schedule(tz="UTC", stop="0 19 * * *"))
     assert InstanceSpec.from_dict(s.to_dict()) == s
+
+
+@pytest.mark.parametrize("text", ["１０m", "¹", "٣h", "1٠m", "99999999999999999999d", "366d",
+                                  "8785h"])
+def test_parse_duration_takes_ascii_digits_within_a_year(text):
+    with pytest.raises(UserError, match="ASCII digits|at most 365d"):
+        parse_duration(text)
+
+
+def test_parse_duration_takes_its_bound_itself():
+    assert parse_duration("365d") == 365 * 86400
+
+
+def test_a_cron_that_fires_only_in_leap_years_is_valid():
+    from nbctl_cloud.schedule import validate_cron
+    assert validate_cron("0 0 29 2 *", "stop") == "0 0 29 2 *"
+
+
+@pytest.mark.parametrize("zone", ["us-central1-a", "us-east-1a", "ny2", "europe-west4-b"])
+def test_zone_names_of_every_cloud_pass(zone):
+    from nbctl_cloud.spec import validate_place
+    assert validate_place(zone, "--zone", "us-central1-a") == zone

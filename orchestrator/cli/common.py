@@ -2,7 +2,21 @@
 store and the providers. Public names only; nothing here imports more than click at start-up."""
 from __future__ import annotations
 
+import re
+
 import click
+
+
+class AsciiInt(click.IntRange):
+    """A whole-number option in ASCII digits only (click's int() also takes '１' or '٣')."""
+
+    name = "integer"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not re.fullmatch(r"[+-]?[0-9]{1,12}", value.strip()):
+            self.fail(f"{value!r} is not a whole number in ASCII digits", param, ctx)
+        return super().convert(value, param, ctx)
+
 
 OUTPUT = click.option("--output", "-o", "fmt", type=click.Choice(["table", "json"]),
                       default="table", show_default=True, help="Output format.")
@@ -31,6 +45,15 @@ def get_provider(name: str, need_sdk: bool = True):
     if ctx is not None:
         ctx.find_root().call_on_close(provider.close)
     return provider
+
+
+def chosen_provider(option: str | None, config: dict) -> str:
+    """--provider, else the configured default, else local; an empty --provider is refused."""
+    if option is not None and not option.strip():
+        from ..errors import UserError
+        raise UserError("--provider is empty: name one, e.g. --provider local (see "
+                        "`nbctl providers`), or leave it out for the default")
+    return option or config.get("default_provider") or "local"
 
 
 def provider_cache():

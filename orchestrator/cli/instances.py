@@ -11,6 +11,8 @@ from .common import (
     STATUS_COLUMNS,
     TIMEOUT,
     WAIT,
+    AsciiInt,
+    chosen_provider,
     get_provider,
     open_store,
     provider_for,
@@ -30,7 +32,7 @@ from .common import (
 @click.option("--zone", "zones", multiple=True,
               help="Zone(s) to try in order, comma-separated or repeated.")
 @click.option("--image", default=None, help="Machine image (default: the provider's ML image).")
-@click.option("--disk-gb", type=click.IntRange(min=1), default=None, help="Boot disk size in GB.")
+@click.option("--disk-gb", type=AsciiInt(min=1), default=None, help="Boot disk size in GB.")
 @click.option("--idle-timeout", default=None, help="Stop after this long idle, e.g. 45m.")
 @click.option("--schedule-stop", default=None, help='Cron for stopping, e.g. "0 19 * * 1-5".')
 @click.option("--schedule-start", default=None, help='Cron for starting, e.g. "0 8 * * 1-5".')
@@ -46,8 +48,7 @@ def up(name, provider, gpu, preemptible, region, zones, image, disk_gb, idle_tim
     from ..plan import build_spec, split_zones
     from ..registry import check_sdk
 
-    provider_name = provider or load_config().get("default_provider") or "local"
-    prov = get_provider(provider_name, need_sdk=False)
+    prov = get_provider(chosen_provider(provider, load_config()), need_sdk=False)
     spec = build_spec(prov, name, gpu=gpu, preemptible=preemptible, region=region,
                       zones=split_zones(zones), image=image, disk_gb=disk_gb,
                       idle_timeout=idle_timeout, schedule_stop=schedule_stop,
@@ -93,6 +94,8 @@ def status(name, refresh, fmt):
     from ..output import emit
     store = open_store()
     rec = find(store, name) if name else None
+    if rec and not refresh:
+        _look_on_this_machine(store, rec.instance.provider, name)
     if refresh:
         from ..config import owner
         from ..lifecycle import record_preemptions
@@ -116,6 +119,18 @@ def status(name, refresh, fmt):
         return
     rows = [row(r.to_dict()) for r in store.all()]
     emit(rows, fmt, columns=STATUS_COLUMNS, rows=rows)
+
+
+def _look_on_this_machine(store, provider: str, name: str) -> None:
+    """A machine that is this computer (local) is asked directly: that costs no request, and
+    a stop its idle agent made shows at once, with its reason (the agent cannot reach the
+    store)."""
+    from ..registry import provider_class
+    if not provider_class(provider).shares_filesystem:
+        return
+    inst = get_provider(provider, need_sdk=False).get(name)
+    if inst is not None:
+        store.save(inst)
 
 
 @click.command(name="list")
@@ -194,12 +209,27 @@ def down(name, yes, wait, timeout, fmt):
 @click.argument("name")
 @OUTPUT
 def open_(name, fmt):
-    """Print the URL that opens NAME's notebook (it may carry an access token)."""
+    """Print the URL that opens NAME's notebook.
+
+    A managed notebook (Workbench, SageMaker) answers its cloud's signed-in URL. A VM's Jupyter
+    listens on the VM's loopback only: `open` makes an SSH tunnel to it with the instance's
+    own key, prints a http://127.0.0.1 URL, and keeps the tunnel until interrupted."""
     from ..lifecycle import notebook_url
     from ..output import emit
+    from ..tunnel import SshRoute, Tunnel
     store = open_store()
-    url = notebook_url(provider_for(store, name), name)
-    emit({"name": name, "url": url}, fmt, text=url)
+    target = notebook_url(provider_for(store, name), name)
+    if not isinstance(target, SshRoute):
+        emit({"name": name, "url": target}, fmt, text=target)
+        return
+    with Tunnel(target) as tunnel:
+        emit({"name": name, "url": tunnel.url, "tunnel": True}, fmt, text=tunnel.url)
+        sys.stdout.flush()
+        click.echo(f"nbctl: tunnel to {name} open; Ctrl-C closes it", err=True)
+        try:
+            tunnel.wait()
+        except KeyboardInterrupt:
+            pass
 
 
 @click.command()
@@ -213,6 +243,8 @@ def gpus(provider, gpu, spot, fmt):
     from ..registry import names
     if gpu is not None:
         gpu = gpu.strip().lower()
+        if not gpu:
+            raise UserError("invalid --gpu '': name a GPU such as t4, or leave --gpu out")
     offers = [o for p in ([provider] if provider is not None else names())
               for o in get_provider(p, need_sdk=False).offers(gpu, None, spot)]
     offers.sort(key=lambda o: (o.hourly(spot) is None, o.hourly(spot) or 0.0, o.provider,

@@ -6,7 +6,15 @@ import time
 import click
 
 from ..errors import UserError
-from .common import OUTPUT, open_store, provider_cache, provider_for, seconds, show_notes
+from .common import (
+    OUTPUT,
+    AsciiInt,
+    open_store,
+    provider_cache,
+    provider_for,
+    seconds,
+    show_notes,
+)
 
 
 @click.group()
@@ -47,7 +55,7 @@ def _engine_words(engine: str, provider: str) -> str:
 
 @schedule.command(name="show")
 @click.argument("name")
-@click.option("--count", default=5, show_default=True, type=click.IntRange(1, 100))
+@click.option("--count", default=5, show_default=True, type=AsciiInt(1, 100))
 @OUTPUT
 def schedule_show(name, count, fmt):
     """Show NAME's schedule, which engine runs it, and its next fire instants."""
@@ -59,6 +67,10 @@ def schedule_show(name, count, fmt):
     if row is None:
         raise UserError(f"{name} has no schedule: add one with `nbctl schedule set {name} "
                         f"--stop CRON --tz ZONE`")
+    from ..scheduler import invalid
+    bad = invalid(row)  # one an older version stored unchecked
+    if bad:
+        raise UserError(f"{name}: {bad}")
     sched = Schedule(tz=row["tz"], stop=row["stop_cron"], start=row["start_cron"])
     fires = next_fires(sched, count)
     data = {"name": name, "engine": row["engine"], **sched.to_dict(), "next": fires}
@@ -127,7 +139,9 @@ def idle(name, timeout, off, fmt):
     store = open_store()
     prov = provider_for(store, name)
     prov.require(Capability.NATIVE_IDLE_SHUTDOWN)
-    prov.set_idle_shutdown(name, seconds)
+    from ..lifecycle import DEFAULT_TIMEOUT, instance_lock
+    with instance_lock(store, name, "idle", DEFAULT_TIMEOUT):  # it may start an agent
+        prov.set_idle_shutdown(name, seconds)
     rec = store.get(name)
     if rec is not None and rec.spec is not None:  # the recorded spec follows the machine
         from dataclasses import replace

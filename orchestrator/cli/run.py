@@ -7,7 +7,15 @@ import time
 import click
 
 from ..errors import UserError
-from .common import OUTPUT, get_provider, open_store, provider_cache, seconds
+from .common import (
+    OUTPUT,
+    AsciiInt,
+    chosen_provider,
+    get_provider,
+    open_store,
+    provider_cache,
+    seconds,
+)
 
 JOB_COLUMNS = [("run_id", "RUN ID"), ("instance", "INSTANCE"), ("provider", "PROVIDER"),
                ("state", "STATE"), ("restarts", "RESTARTS"), ("preemptions", "PREEMPTIONS"),
@@ -24,16 +32,18 @@ JOB_COLUMNS = [("run_id", "RUN ID"), ("instance", "INSTANCE"), ("provider", "PRO
 @click.option("--zone", "zones", multiple=True, help="Zones allowed, in order of preference.")
 @click.option("--checkpoint-url", required=True,
               help="Where checkpoints go: a path, s3://bucket/prefix or gs://bucket/prefix.")
-@click.option("--max-restarts", type=click.IntRange(min=0), default=3, show_default=True,
+@click.option("--max-restarts", type=AsciiInt(min=0), default=3, show_default=True,
               help="Restarts allowed after preemptions (and failures, with --restart-on-failure).")
 @click.option("--restart-on-failure", is_flag=True, help="Also restart when the command fails.")
 @click.option("--workdir", type=click.Path(file_okay=False), default=None,
               help="Directory to run in (default: the current one).")
 @click.option("--git", "git_url", default=None, help="Clone this repository and run in it.")
 @click.option("--follow", "-f", is_flag=True, help="Watch the job and recover it until it ends.")
+@click.option("--dry-run", is_flag=True,
+              help="List the files that would be packed, and their size; create nothing.")
 @OUTPUT
 def run(name, command, provider, gpu, preemptible, region, zones, checkpoint_url, max_restarts,
-        restart_on_failure, workdir, git_url, follow, fmt):
+        restart_on_failure, workdir, git_url, follow, dry_run, fmt):
     """Run COMMAND on machine NAME as a job that survives preemption.
 
     \b
@@ -52,20 +62,26 @@ def run(name, command, provider, gpu, preemptible, region, zones, checkpoint_url
                         "`nbctl run NAME --checkpoint-url DIR -- python train.py`")
     if workdir and git_url:
         raise UserError("use --workdir or --git, not both")
-    provider_name = provider or load_config().get("default_provider") or "local"
+    provider_name = chosen_provider(provider, load_config())
     prov = get_provider(provider_name, need_sdk=False)
     prov.require(Capability.JOBS)  # before any other check: the provider's own sentence
     spec = build_spec(prov, name, gpu=gpu, preemptible=preemptible, region=region,
                       zones=split_zones(zones), owner=owner())
     prov.require(Capability.JOBS, spec)
     check_url(checkpoint_url)
-    if not git_url:
+    from .. import jobs
+    from ..output import Progress, emit
+    jobs.check_reachable(checkpoint_url, prov.shares_filesystem)
+    if git_url is not None:
+        jobs.check_git_url(git_url, prov.shares_filesystem)
+    else:
         workdir = os.path.abspath(workdir or os.getcwd())
         if not os.path.isdir(workdir):
             raise UserError(f"--workdir {workdir} is not a directory")
+    if dry_run:
+        _dry_run(workdir, git_url, prov.shares_filesystem, fmt)
+        return
     check_sdk(type(prov))
-    from .. import jobs
-    from ..output import Progress, emit
     job_spec = jobs.JobSpec(run_id=jobs.new_run_id(name), instance=spec, command=command,
                             checkpoint_url=checkpoint_url, max_restarts=max_restarts,
                             restart_on_failure=restart_on_failure, workdir=workdir,
@@ -93,6 +109,25 @@ def run(name, command, provider, gpu, preemptible, region, zones, checkpoint_url
                                   + (f" ({job.detail})" if job.detail else ""))
     if follow and job.state.value != "SUCCEEDED":
         sys.exit(1)
+
+
+def _dry_run(workdir, git_url, shares_filesystem, fmt) -> None:
+    """Say what `run` would carry to the machine; UserError if it is over the limit."""
+    from ..output import emit
+    from ..runtime.workdir import LIMIT_BYTES, check_size, plan
+    if git_url or shares_filesystem:
+        how = f"clones {git_url}" if git_url else f"runs in {workdir}, on this computer"
+        emit({"packed": False, "git_url": git_url, "workdir": workdir}, fmt,
+             text=f"nothing would be packed: the job {how}")
+        return
+    files = plan(workdir)
+    total = sum(size for _, size in files)
+    emit({"packed": True, "workdir": workdir, "total_bytes": total, "limit_bytes": LIMIT_BYTES,
+          "files": [{"path": rel, "bytes": size} for rel, size in files]}, fmt,
+         text="\n".join([f"{size:>12}  {rel}" for rel, size in files]
+                        + [f"{len(files)} files, {total} bytes would be packed from {workdir} "
+                           f"(limit {LIMIT_BYTES} bytes); nothing was created"]))
+    check_size(workdir, files)
 
 
 def _follow(store, job, prov, fmt, interval: float = 1.0):
@@ -138,7 +173,7 @@ def jobs_status(run_id, fmt):
 
 @jobs_group.command(name="logs")
 @click.argument("run_id")
-@click.option("--attempt", type=click.IntRange(min=0), default=None,
+@click.option("--attempt", type=AsciiInt(min=0), default=None,
               help="Which attempt (0 = first); default: all.")
 def jobs_logs(run_id, attempt):
     """Print the job's output, attempt by attempt."""

@@ -133,6 +133,11 @@ class Checkpointer(PreemptionNotice):
         self.async_save = async_save
         self.last_step: int | None = None  # the step of the last save this process published
         self._layout = Layout(Storage(url, storage_options, fsync=fsync))
+        shared = self._layout.storage.shared_reason()
+        if shared:
+            log.warning("checkpoint folder %s: %s; another user could read or plant checkpoints "
+                        "there (loading them will be refused): use a private folder (chmod 700)",
+                        url, shared)
         self._lock = threading.Lock()  # held by whoever writes a checkpoint
         self._writer: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -249,12 +254,15 @@ class Checkpointer(PreemptionNotice):
         """The newest complete checkpoint, or None if there is none.
 
         A manifest whose files are missing, short or corrupt is skipped with a warning and the
-        next older one is tried. Errors reaching the storage itself (permissions, network) are
-        raised: resuming silently from an older step would be worse.
+        next older one is tried. A local folder that another user could have planted
+        checkpoints in (checkpoint_dirs' rule) is refused with UserError. Errors reaching the
+        storage itself (permissions, network) are raised: resuming silently from an older step
+        would be worse.
         """
         from .checkpoint_storage import IncompleteCheckpoint
 
         self.wait()
+        self._layout.refuse_if_shared()
         for step in self._layout.steps():
             try:
                 return Checkpoint(self._layout.load(step, map_location), step)

@@ -85,6 +85,11 @@ class Layout:
                 self.storage.remove(name)
         log.debug("pruned after step %d", newest)
 
+    def refuse_if_shared(self) -> None:
+        """UserError when another user could have planted a checkpoint here."""
+        self.storage.refuse_if_shared("")
+        self.storage.refuse_if_shared(MANIFESTS)
+
     def steps(self) -> list[int]:
         """Steps that have a manifest, newest first (complete or not: `load` checks)."""
         names = self.storage.listdir(MANIFESTS)
@@ -101,6 +106,10 @@ class Layout:
             tree_path = manifest["tree"]
         except (KeyError, TypeError, ValueError) as e:
             raise IncompleteCheckpoint(f"manifest of step {step} lacks {e}") from e
+        if not isinstance(prefix, str) or not _PREFIX.match(prefix) or "/" in prefix \
+                or any(not p.startswith(prefix + "/") or ".." in p.split("/") for p in records):
+            raise IncompleteCheckpoint(f"manifest of step {step} names files outside its step")
+        self.storage.refuse_if_shared(prefix)
         present = self.storage.sizes(prefix)  # one listing, before reading anything big
         for record in records.values():
             if present.get(record.path) != record.size:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import UserError
+from .checkpoint_dirs import make_private, shared_reason
 
 CHUNK = 8 << 20  # bytes per write/read call: large enough for bandwidth, small enough to stream
 SIDE_CHECKSUM = 1 << 20  # chunks this large get their checksum computed beside the write
@@ -58,12 +59,25 @@ class Storage:
     def path(self, rel: str) -> str:
         return f"{self.root}/{rel}" if rel else self.root
 
+    def shared_reason(self, rel: str = "") -> str | None:
+        """Why another user could plant files in the local folder `rel` (checkpoint_dirs'
+        rule), or None; always None on an object store."""
+        return shared_reason(self.path(rel)) if self.local else None
+
+    def refuse_if_shared(self, rel: str = "") -> None:
+        """UserError when checkpoints under `rel` could have been planted by another user."""
+        reason = self.shared_reason(rel)
+        if reason:
+            raise UserError(f"refusing to load checkpoints from {self.path(rel)}: {reason}, so "
+                            "another user could have planted one; move them to a private folder "
+                            "(chmod 700) or use s3:// or gs://")
+
     def write(self, rel: str, fill: Callable[["CrcWriter"], object]) -> FileRecord:
         """Create the file `rel` with what `fill(out)` writes to `out`; return its size and
         CRC-32."""
         path = self.path(rel)
         if self.local:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
+            make_private(os.path.dirname(path))
             opened = open(path, "wb")
         else:
             opened = self.fs.open(path, "wb")
@@ -105,7 +119,7 @@ class Storage:
             self.fs.pipe_file(path, data)  # one PUT: an object appears whole or not at all
             return
         directory = os.path.dirname(path)
-        os.makedirs(directory, exist_ok=True)
+        make_private(directory)
         tmp = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
         with open(tmp, "wb") as f:
             f.write(data)

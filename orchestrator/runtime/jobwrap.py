@@ -1,12 +1,16 @@
 """Runs one attempt of an nbctl job on the machine, and reports it through the job's storage.
 
-    python -m nbctl_cloud.runtime.jobwrap --status-url URL --run-id ID --restart N [--log FILE] -- CMD...
+    python -m nbctl_cloud.runtime.jobwrap --status-url URL --run-id ID --restart N [--log FILE]
+        [--pidfile FILE] [--workdir-url URL | --git-url URL] -- CMD...
 
 The wrapper starts CMD in the wrapper's process group with NBCTL_CHECKPOINT_URL, NBCTL_RUN_ID and
 NBCTL_RESTART set, forwards SIGTERM (the preemption notice) to it, and keeps
 `<status-url>/status-<N>.json` current: running with a heartbeat, then exited with the code.
-The status lives beside the checkpoints, so the controller reads it the same way on every
-cloud. Standard library plus fsspec only: this runs on the machine, not on the laptop.
+First it puts the job's files in the current folder (the packed working directory, or a clone):
+if that fails, the attempt ends at once with the reason. The pid file is replaced, never written
+through, and the log is private. The status lives beside the checkpoints, so the controller
+reads it the same way on every cloud. Standard library plus fsspec only: this runs on the
+machine, not on the laptop.
 """
 from __future__ import annotations
 
@@ -29,7 +33,8 @@ def write_json(url: str, data: dict) -> None:
     fs, path = fsspec.core.url_to_fs(url)
     blob = json.dumps(data, sort_keys=True).encode()
     if "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
-        fs.makedirs(os.path.dirname(path), exist_ok=True)
+        from .checkpoint_dirs import make_private
+        make_private(os.path.dirname(path))  # the checkpoint folder, if this makes it: 0700
         tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "wb") as f:
             f.write(blob)
@@ -49,6 +54,39 @@ def copy_log(log: str | None, url: str) -> None:
         fs.pipe_file(path, f.read())
 
 
+def write_pidfile(path: str, pid: int) -> None:
+    """Write `pid` to `path` as a fresh file renamed into place: a link planted at either
+    name is replaced, never written through."""
+    tmp = os.path.join(os.path.dirname(path) or ".", f".{os.path.basename(path)}.{pid}.tmp")
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w") as f:
+        f.write(str(pid))
+    os.replace(tmp, path)
+
+
+def open_log(path: str):
+    """The command's log, for appending: readable by its owner only, never through a link."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    return os.fdopen(fd, "ab")
+
+
+def prepare(args) -> str | None:
+    """Put the job's files in the current folder (once); why not, or None."""
+    try:
+        if args.workdir_url:
+            from .workdir import unpack
+            unpack(args.workdir_url, os.getcwd())
+        elif args.git_url:
+            from .workdir import clone
+            clone(args.git_url, os.getcwd())
+    except Exception as e:  # noqa: BLE001 - reported to the controller, which gives up
+        what = "unpack the working directory" if args.workdir_url else "clone the repository"
+        return f"cannot {what}: {e}"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="nbctl-jobwrap")
     ap.add_argument("--status-url", required=True)
@@ -58,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pidfile", default=None, help="written while the command runs")
     ap.add_argument("--workdir-url", default=None,
                     help="archive of the job's working directory, unpacked here first")
+    ap.add_argument("--git-url", default=None, help="repository cloned here first")
     ap.add_argument("command", nargs=argparse.REMAINDER)
     args = ap.parse_args(argv)
     cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -66,19 +105,15 @@ def main(argv: list[str] | None = None) -> int:
     status_url = f"{args.status_url.rstrip('/')}/status-{args.restart}.json"
     log_url = f"{args.status_url.rstrip('/')}/log-{args.restart}.txt"
     env = dict(os.environ, NBCTL_RUN_ID=args.run_id, NBCTL_RESTART=str(args.restart))
-    out = open(args.log, "ab") if args.log else None
+    out = open_log(args.log) if args.log else None
     started = time.time()
     base = {"run_id": args.run_id, "restart": args.restart, "host": socket.gethostname(),
             "started_at": started}
-    if args.workdir_url:
-        from .workdir import unpack
-        try:
-            unpack(args.workdir_url, os.getcwd())
-        except Exception as e:  # noqa: BLE001 - reported to the controller, which gives up
-            write_json(status_url, dict(base, state="exited", exit_code=127, ended_at=time.time(),
-                                        heartbeat_at=time.time(),
-                                        detail=f"cannot unpack the working directory: {e}"))
-            return 127
+    failed = prepare(args)
+    if failed:
+        write_json(status_url, dict(base, state="exited", exit_code=127, ended_at=time.time(),
+                                    heartbeat_at=time.time(), detail=failed))
+        return 127
     try:
         # Same process group as the wrapper: a signal to the group reaches both, and a kill
         # of the group at the end of a preemption notice leaves nothing behind.
@@ -89,8 +124,7 @@ def main(argv: list[str] | None = None) -> int:
                                     ended_at=time.time(), heartbeat_at=time.time()))
         return 127
     if args.pidfile:
-        with open(args.pidfile, "w") as f:
-            f.write(str(os.getpid()))
+        write_pidfile(args.pidfile, os.getpid())
 
     def forward(signum, _frame):
         try:

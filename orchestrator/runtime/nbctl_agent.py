@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """nbctl's machine agent: stops an idle notebook machine, relays preemption notices.
 
-Standard library only, Python 3.8+. Busy: a kernel executing or connected, kernel/terminal/API
+Standard library only, Python 3.8+. Busy: a kernel busy or connected, kernel/terminal/API
 activity within the timeout, a GPU at or over the threshold, a live pid in --job-dir. Jupyter
-not answering is no proof of idleness. Idle for the timeout: run --stop-command once, record
-why in --state-file, exit 0.
+down, or a listener not of --jupyter-pid-file's pid (sent no token), is idle unless a job or
+GPU is busy (one never up: after --startup-grace too). Idle for the timeout: --stop-command
+(3 tries, then --fallback-stop-command), record why in --state-file, exit 0; else keep watching.
 """
 import argparse
 import calendar
@@ -12,11 +13,13 @@ import json
 import os
 import re
 import signal
+import stat
 import ssl
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 GCE_PATH = "/computeMetadata/v1/instance/preempted"
@@ -45,7 +48,7 @@ def http(url, headers=None, method="GET"):
     """(status, body); OSError if unreachable."""
     req = urllib.request.Request(url, headers=headers or {}, method=method)
     try:
-        # TLS: only to this machine's own Jupyter (self-signed on SageMaker)
+        # TLS: to this machine's own Jupyter (self-signed on SageMaker)
         with urllib.request.urlopen(req, timeout=5, context=TLS) as resp:
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as e:
@@ -57,8 +60,12 @@ def live_pids(job_dir):
     pids = []
     names = os.listdir(job_dir) if job_dir and os.path.isdir(job_dir) else []
     for name in sorted(n for n in names if n.endswith(".pid")):
-        try:
-            with open(os.path.join(job_dir, name)) as f:
+        try:  # our own regular files only: no link, no other user's
+            fd = os.open(os.path.join(job_dir, name), os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(fd) as f:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid():
+                    continue
                 pid = int(f.read())
             os.kill(pid, 0)
         except PermissionError:
@@ -67,6 +74,21 @@ def live_pids(job_dir):
             continue
         pids.append(pid)
     return pids
+
+
+def listener_owned(port, pid):
+    """True if every socket listening on TCP `port` is an open file of process `pid`."""
+    inodes, own, fds = set(), set(), "/proc/%d/fd/" % pid
+    for t in ("tcp", "tcp6"):
+        with open("/proc/net/" + t) as f:
+            rows = [r.split() for r in f.read().splitlines()[1:]]
+        inodes.update(r[9] for r in rows if r[3] == "0A" and int(r[1][-4:], 16) == port)
+    for fd in os.listdir(fds):
+        try:
+            own.add(os.readlink(fds + fd)[8:-1])  # "socket:[INODE]"
+        except OSError:
+            pass
+    return bool(inodes) and inodes <= own
 
 
 def gpu_busy(threshold):
@@ -87,9 +109,16 @@ class Agent:
     def __init__(self, opts):
         self.o = opts
         self.state = {"pid": os.getpid(), "idle_timeout": opts.idle_timeout}
-        self.last_activity = None
+        self.last_activity = self.up = None
 
     def jupyter(self, path):
+        pid_file = self.o.jupyter_pid_file
+        if pid_file:  # the token goes only to the Jupyter we started
+            port = urllib.parse.urlsplit(self.o.jupyter_url).port
+            with open(pid_file) as f:
+                pid = int(f.read())
+            if not listener_owned(port, pid):
+                raise OSError("port %d not held by our Jupyter (pid %d)" % (port, pid))
         token = ""
         if os.path.exists(self.o.token_file or ""):
             with open(self.o.token_file) as f:
@@ -117,31 +146,41 @@ class Agent:
             if (k.get("connections") or 0) > 0:  # an open tab is someone working
                 busy.append("kernel %s connected" % k.get("id"))
         stamps += [t.get("last_activity") for t in terminals]
+        return busy + self.machine_busy(), max(map(parse_ts, stamps)) or None
+
+    def machine_busy(self):
         pids = live_pids(self.o.job_dir)
-        busy += filter(None, [gpu_busy(self.o.gpu_threshold), pids and "jobs running: %s" % pids])
-        return busy, max(map(parse_ts, stamps)) or None
+        return list(filter(None, [gpu_busy(self.o.gpu_threshold), pids and "jobs running: %s" % pids]))
 
     def check_idle(self, now):
         """One idleness check, counted in checks; True once the stop command has run."""
         st = self.state
         st.update(checks=st.get("checks", 0) + 1, checked_at=iso(now))
+        down = []
         try:
             busy, seen = self.observe()
-        except (OSError, ValueError) as e:
-            st.update(idle=False, reasons=["jupyter not answering: %s" % e])
-            return False
+        except (OSError, ValueError) as e:  # down or not ours: idle unless the machine works
+            busy, seen, down = self.machine_busy(), None, ["jupyter not answering: %s" % e]
+        self.up = self.up or not down
         # with no time from Jupyter, the idle clock starts when the agent first looks
         seen = now if busy else seen or self.last_activity or now
         self.last_activity = max(seen, self.last_activity or seen)
         idle_for = now - self.last_activity
         st.update(idle_before=st.get("idle_seconds"), last_activity=iso(self.last_activity),
-                  idle_seconds=idle_for, idle=not busy, reasons=busy or ["no activity for %.0f s" % idle_for])
-        if busy or self.o.idle_timeout <= 0 or idle_for < self.o.idle_timeout:
+                  idle_seconds=idle_for, idle=not busy, reasons=busy or down + ["no activity for %.0f s" % idle_for])
+        wait = self.o.idle_timeout if self.up else max(self.o.idle_timeout, self.o.startup_grace)
+        if busy or self.o.idle_timeout <= 0 or idle_for < wait:
             return False
         st.update(stopped_at=iso(now), stop_reason="idle for %.0f s" % idle_for)
         self.save()  # the stop command may end this machine
-        st["stop_exit_code"] = subprocess.call(self.o.stop_command, shell=True)
-        return True
+        tries = [self.o.stop_command] * 3 + [c for c in [self.o.fallback_stop_command] if c]
+        for n, command in enumerate(tries):
+            st["stop_exit_code"] = code = subprocess.call(command, shell=True)
+            if code == 0:
+                return True
+            st["stop_error"] = "%r exited %d" % (command, code)
+            time.sleep(min(2 ** n, 10) * self.o.stop_retry_delay)
+        return False  # keep watching: the next check tries again
 
     def notice(self):
         """The cloud's preemption notice (a dict) or None; OSError if unreachable."""
@@ -206,8 +245,12 @@ def main(argv=None):
     add("--token-file")
     add("--idle-timeout", type=float, default=0, help="seconds; 0: never stop")
     add("--interval", type=float, default=60, help="seconds")
+    add("--startup-grace", type=float, default=300, help="seconds")
     add("--gpu-threshold", type=float, default=10, help="percent")
     add("--stop-command", default="true")
+    add("--fallback-stop-command")
+    add("--stop-retry-delay", type=float, default=5, help="seconds, doubled each try")
+    add("--jupyter-pid-file")
     add("--state-file")
     add("--job-dir", help="holds <run_id>.pid files")
     add("--preemption", choices=["none", "gce", "ec2"], default="none")

@@ -14,6 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from ..errors import BusyError
 from .schema import locks
 
+LOCK_POLL = 0.1  # seconds between tries while waiting for a lock
+
 
 def process_holder() -> str:
     """This process's name as a lock or lease holder: host and pid."""
@@ -26,13 +28,22 @@ class LockRows:
     engine: Engine
 
     @contextmanager
-    def lock(self, key: str, ttl: float = 1800.0, what: str = "") -> Iterator[None]:
+    def lock(self, key: str, ttl: float = 1800.0, what: str = "",
+             wait: float = 0.0) -> Iterator[None]:
         """Hold a named lock across processes (and hosts, on a shared database).
 
-        Raises BusyError at once if a live holder has it; a holder whose process is gone, or
-        whose lease expired, is taken over."""
+        Raises BusyError if a live holder still has it after `wait` seconds (at once by
+        default); a holder whose process is gone, or whose lease expired, is taken over."""
         holder = process_holder()
-        self._acquire(key, holder, ttl, what)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                self._acquire(key, holder, ttl, what)
+                break
+            except BusyError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(LOCK_POLL)
         try:
             yield
         finally:

@@ -60,6 +60,7 @@ from ..model import (
 )
 from ..provider import Provider, contract_problems
 from ..store import Store
+from ..tunnel import SshRoute
 
 __all__ = ["ProviderConformance", "as_the_core_sends"]
 
@@ -324,7 +325,7 @@ class ProviderConformance:
         _need(provider, spec, Capability.NOTEBOOK_URL)
         inst, _ = lifecycle.up(provider, spec, store=conformance_store)
         url = lifecycle.notebook_url(provider, spec.name)
-        assert isinstance(url, str) and url.strip()
+        assert isinstance(url, SshRoute) or (isinstance(url, str) and url.strip())
         kept = conformance_store.get(spec.name).instance.url or ""
         assert "token=" not in kept.lower(), "Instance.url is stored: it carries no token"
         if not provider.supports(Capability.STOP_START, spec):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from nbctl_cloud.errors import CapacityError, NbctlError, NotFound, UserError
@@ -89,8 +88,7 @@ class AwsProvider(MultiBackend, Provider, StopStart, NativeIdleShutdown, NativeS
 
     def _make_ec2(self) -> "Ec2":
         from .ec2 import Ec2
-        return Ec2(self._sdk(), self.settings, self.owner,
-                   key_path=self._data_path("aws-jupyter.key"))
+        return Ec2(self._sdk(), self.settings, self.owner)
 
     def _make_sagemaker(self) -> "SageMaker":
         from .sagemaker import SageMaker
@@ -158,11 +156,6 @@ class AwsProvider(MultiBackend, Provider, StopStart, NativeIdleShutdown, NativeS
         return region_of(zone) if zone else None
 
     # -- where instances live --------------------------------------------------------------
-    @staticmethod
-    def _data_path(file: str) -> Path:
-        from nbctl_cloud.config import data_dir
-        return data_dir() / file
-
     @cached_property
     def launches(self) -> Launches:
         """Each name's current EC2 launch id, in the location cache's file."""
@@ -276,7 +269,7 @@ class AwsProvider(MultiBackend, Provider, StopStart, NativeIdleShutdown, NativeS
         return self.ec2.preemptions(since, self._regions())
 
     def notebook_url(self, name: str) -> str:
-        """SageMaker: a presigned URL; EC2: Jupyter on the public IP with its token."""
+        """SageMaker: a presigned URL; EC2: the SSH route to its Jupyter (see nbctl_cloud.tunnel)."""
         return self.on_backend(name, "notebook_url")
 
     def close(self) -> None:

@@ -9,27 +9,23 @@ Instances are found by their `nbctl-name` tag: one DescribeInstances per region.
 """
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
-import os
-import re
-import secrets
 from datetime import datetime, timezone
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nbctl_cloud.errors import NbctlError, NotFound, UserError
-from nbctl_cloud.model import LABEL_NAME, Instance, Preemption, State
+from nbctl_cloud.model import LABEL_NAME, Instance, Preemption
 
 from .errors import call
+
+if TYPE_CHECKING:
+    from nbctl_cloud.tunnel import SshRoute
 from .settings import Settings, region_of
 from .states import SPOT_REQUEST_INTERRUPTED, SPOT_STATE_REASONS, ec2_state
 
 BACKEND = "ec2"
 STOP_COMMAND = "shutdown -h now"  # stops the instance: InstanceInitiatedShutdownBehavior=stop
 LIVE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
-TOKEN_LINE = "# nbctl-jupyter-token: "
-_TOKEN_RE = re.compile(r"^# nbctl-jupyter-token: (\S+)$", re.MULTILINE)
 
 
 def client_token(name: str, spec_hash: str, zone: str, launch: str) -> str:
@@ -39,52 +35,18 @@ def client_token(name: str, spec_hash: str, zone: str, launch: str) -> str:
     return hashlib.sha256(f"nbctl|{name}|{spec_hash}|{zone}|{launch}".encode()).hexdigest()[:64]
 
 
-def jupyter_token(client_token: str, key: bytes) -> str:
-    """The Jupyter token of one launch: an HMAC of its ClientToken under this computer's key.
-    A retried launch thus carries the same token, so its user data, and the whole request,
-    are the same (EC2 answers a token reused with other parameters with
-    IdempotentParameterMismatch); yet neither the name nor the ClientToken, which EC2 shows
-    to whoever may describe the instance, gives the Jupyter token away."""
-    mac = hmac.new(key, f"jupyter|{client_token}".encode(), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(mac[:24]).decode()
+def user_data(*, name: str, idle_timeout: int | None, metadata_url: str | None,
+              jupyter_port: int) -> str:
+    """The boot script: Jupyter on the instance's loopback, nbctl's agent watching spot
+    notices, and `nbctl-admin` allowed in with this instance's public key. No secret: the
+    same for every launch of this name, so a retried RunInstances is the same request."""
+    from nbctl_cloud.bootscript import POWER_OFF, startup_script
+    from nbctl_cloud.tunnel import instance_key
 
-
-def local_key(path: Path) -> bytes:
-    """This computer's key for Jupyter tokens: 32 random bytes, made once, mode 0600. Lost,
-    it only means new tokens for new launches (`nbctl open` reads a token back from the
-    instance's user data)."""
-    try:
-        key = path.read_bytes()
-        if len(key) == 32:
-            return key
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(secrets.token_bytes(32))
-    try:
-        os.link(tmp, path)  # atomic and exclusive: of two processes, one key wins
-    except FileExistsError:
-        if len(path.read_bytes()) != 32:  # a damaged key: replace it
-            os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path.read_bytes()
-
-
-def user_data(*, idle_timeout: int | None, metadata_url: str | None, jupyter_port: int,
-              token: str) -> str:
-    """The boot script: Jupyter with `token`, and nbctl's agent watching spot notices."""
-    from nbctl_cloud.bootscript import startup_script
-
-    script = startup_script(stop_command=STOP_COMMAND, idle_timeout=idle_timeout,
-                            preemption="ec2", metadata_url=metadata_url,
-                            jupyter_port=jupyter_port, token=token)
-    first, _, rest = script.partition("\n")
-    # Kept on its own line so `nbctl open` can read it back (ec2:DescribeInstanceAttribute).
-    return f"{first}\n{TOKEN_LINE}{token}\n{rest}"
+    return startup_script(stop_command=STOP_COMMAND, idle_timeout=idle_timeout,
+                          preemption="ec2", metadata_url=metadata_url, jupyter_port=jupyter_port,
+                          authorized_key=instance_key("aws", name)[1],
+                          fallback_stop_command=POWER_OFF)
 
 
 def gpu_of(instance_type: str) -> tuple[str | None, int]:
@@ -101,11 +63,10 @@ def _tags(d: dict) -> dict[str, str]:
 
 
 class Ec2:
-    def __init__(self, clients, settings: Settings, owner: str, key_path: Path):
+    def __init__(self, clients, settings: Settings, owner: str):
         self.clients = clients
         self.s = settings
         self.owner = owner
-        self.key_path = key_path
 
     def _ec2(self, region: str):
         return self.clients.get("ec2", region)
@@ -132,14 +93,12 @@ class Ec2:
         reason = (d.get("StateReason") or {}).get("Code")
         state = ec2_state(d["State"]["Name"], reason)
         gpu, count = gpu_of(d.get("InstanceType", ""))
-        ip = d.get("PublicIpAddress")
-        url = f"http://{ip}:{self.s.jupyter_port}/" if ip and state is State.RUNNING else None
         detail = (d.get("StateReason") or {}).get("Message") or None
         return Instance(
             name=tags.get(LABEL_NAME, d["InstanceId"]), provider="aws", state=state,
             native_id=d["InstanceId"], zone=(d.get("Placement") or {}).get("AvailabilityZone"),
             gpu=gpu, gpu_count=count, preemptible=d.get("InstanceLifecycle") == "spot",
-            backend=BACKEND, url=url, labels={k: v for k, v in tags.items()
+            backend=BACKEND, labels={k: v for k, v in tags.items()
                                               if k.startswith("nbctl-")},
             created_at=d.get("LaunchTime"), detail=detail)
 
@@ -172,9 +131,9 @@ class Ec2:
             "ImageId": image_id, "InstanceType": offer.instance_type, "MinCount": 1, "MaxCount": 1,
             "Placement": {"AvailabilityZone": zone},
             "ClientToken": token,
-            "UserData": user_data(idle_timeout=spec.idle_timeout, metadata_url=self.s.metadata_url,
-                                  jupyter_port=self.s.jupyter_port,
-                                  token=jupyter_token(token, local_key(self.key_path))),
+            "UserData": user_data(name=spec.name, idle_timeout=spec.idle_timeout,
+                                  metadata_url=self.s.metadata_url,
+                                  jupyter_port=self.s.jupyter_port),
             "InstanceInitiatedShutdownBehavior": "stop",
             "InstanceMarketOptions": {"MarketType": "spot", "SpotOptions": {
                 "SpotInstanceType": "persistent", "InstanceInterruptionBehavior": "stop"}},
@@ -261,20 +220,25 @@ class Ec2:
         if d["State"]["Name"] != "stopped":
             raise NbctlError(f"{name} is {d['State']['Name']}: EC2 changes user data only on a "
                              f"stopped instance; `nbctl stop {name}` first")
-        token = self._token(d["InstanceId"], region) or secrets.token_urlsafe(24)
-        script = user_data(idle_timeout=timeout, metadata_url=self.s.metadata_url,
-                           jupyter_port=self.s.jupyter_port, token=token)
+        script = user_data(name=name, idle_timeout=timeout, metadata_url=self.s.metadata_url,
+                           jupyter_port=self.s.jupyter_port)
         call(self._ec2(region).modify_instance_attribute, action=f"set idle timeout of {name}",
              InstanceId=d["InstanceId"], UserData={"Value": script.encode()})
         return None
 
-    def notebook_url(self, name: str, region: str) -> str:
+    def notebook_url(self, name: str, region: str) -> "SshRoute":
+        """The SSH route to the instance's Jupyter (on its loopback), with this instance's key."""
+        from nbctl_cloud.bootscript import SSH_USER, TOKEN_COMMAND
+        from nbctl_cloud.tunnel import SshRoute, instance_key
+
         d = self._require(name, region)
-        inst = self.to_instance(d)
-        token = self._token(d["InstanceId"], region)
-        if not inst.url:
-            raise NbctlError(f"{name} has no notebook address yet (is it RUNNING with a public IP?)")
-        return f"{inst.url}?token={token}" if token else inst.url
+        ip = d.get("PublicIpAddress")
+        if not ip or d["State"]["Name"] != "running":
+            raise NbctlError(f"{name} has no public IP yet (is it RUNNING?)")
+        return SshRoute(host=ip, port=self.s.ssh_port, user=SSH_USER,
+                        key_path=instance_key("aws", name)[0],
+                        host_alias=f"aws-{name}-{d['InstanceId']}",
+                        remote_port=self.s.jupyter_port, token_command=TOKEN_COMMAND)
 
     def preemptions(self, since: datetime, regions: list[str]) -> list[Preemption]:
         """Spot instances EC2 reclaimed: their StateReason, or their spot request's status.
@@ -314,12 +278,3 @@ class Ec2:
             raise NotFound(f"no EC2 instance named {name!r} in {region}: see "
                            f"`nbctl status --refresh`")
         return d
-
-    def _token(self, instance_id: str, region: str) -> str | None:
-        attr = call(self._ec2(region).describe_instance_attribute, action="read user data",
-                    InstanceId=instance_id, Attribute="userData")
-        raw = (attr.get("UserData") or {}).get("Value")
-        if not raw:
-            return None
-        m = _TOKEN_RE.search(base64.b64decode(raw).decode(errors="replace"))
-        return m.group(1) if m else None

@@ -31,6 +31,7 @@ class Settings:
     instance_profile: str | None  # IAM instance profile for spot instances (name or ARN)
     metadata_url: str | None  # IMDS base URL the agent watches (tests point it elsewhere)
     jupyter_port: int
+    ssh_port: int  # where `nbctl open` reaches an EC2 instance's sshd
     presigned_url_seconds: int
 
     @classmethod
@@ -52,6 +53,7 @@ class Settings:
             instance_profile=config.get("instance_profile"),
             metadata_url=config.get("metadata_url") or os.environ.get("NBCTL_AWS_METADATA_URL"),
             jupyter_port=int(config.get("jupyter_port") or 8888),
+            ssh_port=int(config.get("ssh_port") or 22),
             presigned_url_seconds=int(config.get("presigned_url_seconds") or 43200),
         )
 

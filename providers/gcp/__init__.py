@@ -244,7 +244,7 @@ class GcpProvider(MultiBackend, Provider, StopStart, NativeIdleShutdown, NativeS
         cancel_job(self.gce, name, where.place, run_id)
 
     def notebook_url(self, name: str) -> str:
-        """Workbench: its proxy URI (Google sign-in); spot VM: Jupyter with its token."""
+        """Workbench: its proxy URI (Google sign-in); spot VM: the SSH route to its Jupyter."""
         return self.on_backend(name, "notebook_url")
 
     def close(self) -> None:

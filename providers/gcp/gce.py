@@ -6,7 +6,6 @@ through ExtendedOperation.result(), which polls the public endpoint.
 """
 from __future__ import annotations
 
-import secrets
 import time
 import uuid
 from datetime import datetime
@@ -15,6 +14,7 @@ from google.cloud import compute_v1
 from nbctl_cloud.catalog import load_catalog
 from nbctl_cloud.errors import NbctlError, NotFound
 from nbctl_cloud.model import LABEL_NAME, Instance, InstanceSpec, Preemption, State
+from nbctl_cloud.tunnel import SshRoute
 
 from . import faults, startup
 from .clients import Clients
@@ -30,7 +30,7 @@ from .settings import Settings
 from .states import gce_state
 
 PREEMPTED_OP = "compute.instances.preempted"
-TOKEN_KEY = "nbctl-jupyter-token"
+SSH_KEYS = "ssh-keys"  # "USER:KEY" lines; the guest agent makes the user, with sudo
 IDLE_KEY = "idle-timeout-seconds"
 CPU_MACHINE_TYPE = "n1-standard-4"
 _STOPPED = {"TERMINATED", "STOPPING", "SUSPENDED", "SUSPENDING"}
@@ -119,12 +119,11 @@ class Gce:
                     accelerator_count=spec.gpu_count,
                     accelerator_type=f"projects/{self.project}/zones/{zone}/acceleratorTypes/"
                                      f"{gce_accelerator(offer.accelerator)}"))
-        token = secrets.token_urlsafe(24)
         items = [
             compute_v1.Items(key="startup-script", value=startup.startup_script(
                 idle_timeout=spec.idle_timeout, metadata_url=self.s.metadata_url,
-                jupyter_port=self.s.jupyter_port, token=token)),
-            compute_v1.Items(key=TOKEN_KEY, value=token),
+                jupyter_port=self.s.jupyter_port)),
+            compute_v1.Items(key=SSH_KEYS, value=startup.ssh_keys_line(spec.name)),
             compute_v1.Items(key="install-nvidia-driver", value="True"),
         ]
         if spec.idle_timeout:
@@ -263,28 +262,18 @@ class Gce:
             gpu=gpu_of(accel.accelerator_type) if accel else None,
             gpu_count=accel.accelerator_count if accel else 0,
             preemptible=vm.scheduling.provisioning_model == "SPOT", backend=BACKEND_GCE,
-            url=self._url(vm, with_token=False), labels=labels,
+            labels=labels,
             created_at=_time(vm.creation_timestamp),
             detail="preempted by Compute Engine" if preempted else (vm.status_message or None))
 
-    def _url(self, vm: compute_v1.Instance, *, with_token: bool) -> str | None:
-        ip = next((ac.nat_i_p for nic in vm.network_interfaces for ac in nic.access_configs
-                   if ac.nat_i_p), None)
-        if not ip or vm.status != "RUNNING":
-            return None
-        url = f"http://{ip}:{self.s.jupyter_port}/lab"
-        if with_token:
-            token = next((i.value for i in vm.metadata.items if i.key == TOKEN_KEY), None)
-            if token:
-                url += f"?token={token}"
-        return url
-
-    def notebook_url(self, name: str, zone: str) -> str:
+    def notebook_url(self, name: str, zone: str) -> SshRoute:
+        """The SSH route to the VM's Jupyter (on its loopback), with this instance's key."""
         vm = self.get_vm(name, zone)
-        url = self._url(vm, with_token=True) if vm else None
-        if not url:
-            raise NbctlError(f"{name} has no notebook address yet (is it RUNNING?)")
-        return url
+        ip = next((ac.nat_i_p for nic in vm.network_interfaces for ac in nic.access_configs
+                   if ac.nat_i_p), None) if vm else None
+        if not ip or vm.status != "RUNNING":
+            raise NbctlError(f"{name} has no external address yet (is it RUNNING?)")
+        return startup.route(name, vm.id, ip, self.s)
 
     def preemptions(self, since: datetime) -> list[Preemption]:
         """From zone operations `compute.instances.preempted`: one call per zone in use."""
@@ -347,11 +336,13 @@ class Gce:
             raise NotFound(f"{name} does not exist in {zone}")
         items = {i.key: i.value for i in vm.metadata.items}
         items.pop(IDLE_KEY, None)
+        items.setdefault(SSH_KEYS, startup.ssh_keys_line(name))
+        items.pop("nbctl-jupyter-token", None)  # where older versions left the token
         if timeout:
             items[IDLE_KEY] = str(timeout)
         items["startup-script"] = startup.startup_script(
             idle_timeout=timeout, metadata_url=self.s.metadata_url,
-            jupyter_port=self.s.jupyter_port, token=items.get(TOKEN_KEY) or secrets.token_urlsafe(24))
+            jupyter_port=self.s.jupyter_port)
         self.set_metadata(vm, zone, items, action=f"set idle timeout of {name}")
         if vm.status in ("PROVISIONING", "STAGING", "RUNNING"):
             return (f"{name}: the new idle timeout takes effect at the VM's next start (its "

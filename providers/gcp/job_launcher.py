@@ -9,10 +9,12 @@ moment) and, once per (run_id, restart), starts
         --log FILE --pidfile <job-dir>/<run_id>.pid -- COMMAND...
 
 with NBCTL_CHECKPOINT_URL set, in a folder of its own where jobwrap unpacks the working
-directory `nbctl run` packed (--workdir-url), else in a clone of its git URL, else in --home.
-The pid file in the agent's job dir is how the agent SIGTERMs the job on a
-preemption notice. A marker on the boot disk remembers each attempt started, so a reboot after
-a preemption never starts the same attempt twice. When the attribute is removed (`nbctl jobs
+directory `nbctl run` packed (--workdir-url) or clones its git URL (--git-url), else in --home.
+The pid file in the agent's job dir is how the agent SIGTERMs the job on a preemption notice:
+the launcher keeps that folder root's and 0755, and removes what any other user put in it, so
+nobody else can point the agent at a process or plant a link there. A marker on the boot disk
+remembers each attempt started, so a reboot after a preemption never starts the same attempt
+twice. When the attribute is removed (`nbctl jobs
 cancel`), the jobs it started get SIGTERM.
 
 Standard library only. The VM's python3 needs nbctl's package `nbctl_cloud` importable (its
@@ -21,7 +23,9 @@ runtime.jobwrap, and fsspec; gcsfs too for gs:// checkpoints).
 import argparse
 import json
 import os
+import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -48,16 +52,28 @@ def fetch(base, last_etag):
 
 def workdir(job, opts):
     src = os.path.join(opts.state_dir, "src", job["run_id"])
-    if job.get("workdir_url"):  # jobwrap unpacks the archive there before the command starts
+    if job.get("workdir_url") or job.get("git_url"):  # jobwrap unpacks or clones there first
         os.makedirs(src, exist_ok=True)
-        return src
-    if job.get("git_url"):
-        if not os.path.isdir(src):
-            subprocess.run(["git", "clone", "--quiet", job["git_url"], src], check=True,
-                           timeout=600)
         return src
     os.makedirs(opts.home, exist_ok=True)
     return opts.home
+
+
+def own_folder(path, mode):
+    """Make `path` a real folder of this user's (root's, on a machine) with `mode`, and remove
+    whatever another user left in it: no one else can plant a pid file or a link there."""
+    if os.path.islink(path) or (os.path.lexists(path) and not os.path.isdir(path)):
+        os.unlink(path)
+    os.makedirs(path, exist_ok=True)
+    me = os.geteuid()
+    if os.lstat(path).st_uid != me:
+        os.chown(path, me, os.getegid(), follow_symlinks=False)
+    os.chmod(path, mode)
+    for name in os.listdir(path):
+        entry = os.path.join(path, name)
+        st = os.lstat(entry)
+        if st.st_uid != me or stat.S_ISLNK(st.st_mode):
+            os.unlink(entry) if not stat.S_ISDIR(st.st_mode) else shutil.rmtree(entry)
 
 
 def start(job, opts, children):
@@ -73,6 +89,8 @@ def start(job, opts, children):
            "--pidfile", os.path.join(opts.job_dir, job["run_id"] + ".pid")]
     if job.get("workdir_url"):
         cmd += ["--workdir-url", job["workdir_url"]]
+    elif job.get("git_url"):
+        cmd += ["--git-url", job["git_url"]]
     cmd += ["--"] + job["command"]
     env = dict(os.environ, NBCTL_CHECKPOINT_URL=job["checkpoint_url"])
     try:
@@ -98,8 +116,9 @@ def main(argv=None):
     p.add_argument("--log-dir", required=True)
     p.add_argument("--home", required=True, help="where a job without a workdir runs")
     opts = p.parse_args(argv)
-    for d in (opts.job_dir, opts.state_dir, opts.log_dir):
-        os.makedirs(d, exist_ok=True)
+    own_folder(opts.job_dir, 0o755)  # the agent reads pids here, as root
+    for d in (opts.state_dir, opts.log_dir):
+        own_folder(d, 0o700)
     children, last = [], "0"
     while True:
         children = [c for c in children if c.poll() is None]  # reap the finished ones

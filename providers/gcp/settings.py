@@ -40,6 +40,7 @@ class Settings:
     operation_timeout: float
     disk_gb: int
     jupyter_port: int
+    ssh_port: int  # where `nbctl open` reaches the VM's sshd
 
     @classmethod
     def load(cls, config: dict) -> "Settings":
@@ -51,6 +52,7 @@ class Settings:
             timeout = float(config.get("operation_timeout", 600))
             disk_gb = int(config.get("disk_gb", 100))
             port = int(config.get("jupyter_port", 8888))
+            ssh_port = int(_env_or(config, "NBCTL_GCP_SSH_PORT", "ssh_port") or 22)
         except (TypeError, ValueError) as e:
             raise UserError(f"invalid number in [providers.gcp] of config.toml: {e}") from None
         return cls(
@@ -64,7 +66,7 @@ class Settings:
             workbench_image_project=config.get("workbench_image_project", WORKBENCH_IMAGE_PROJECT),
             workbench_image_family=config.get("workbench_image_family", WORKBENCH_IMAGE_FAMILY),
             network=config.get("network", "global/networks/default"),
-            operation_timeout=timeout, disk_gb=disk_gb, jupyter_port=port,
+            operation_timeout=timeout, disk_gb=disk_gb, jupyter_port=port, ssh_port=ssh_port,
         )
 
     def require_project(self) -> str:

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nbctl_cloud.tunnel import SshRoute
 
 STOP_COMMAND = "shutdown -h now"  # halting a GCE VM stops it (TERMINATED), keeping its disk
 LAUNCHER_FILE = Path(__file__).resolve().parent / "job_launcher.py"
@@ -16,13 +20,31 @@ HEREDOC_END = "NBCTL_JOBS_EOF"
 JOB_DIR = "/var/lib/nbctl/jobs"  # the agent's job dir: live pids there get the notice
 
 
-def startup_script(*, idle_timeout: int | None, metadata_url: str | None, jupyter_port: int,
-                   token: str) -> str:
+def startup_script(*, idle_timeout: int | None, metadata_url: str | None,
+                   jupyter_port: int) -> str:
+    """Holds no secret: Jupyter's token is made on the VM (see nbctl_cloud.bootscript)."""
+    from nbctl_cloud.bootscript import POWER_OFF
     from nbctl_cloud.bootscript import startup_script as build
     script = build(stop_command=STOP_COMMAND, idle_timeout=idle_timeout, preemption="gce",
-                   metadata_url=metadata_url, jupyter_port=jupyter_port, token=token,
-                   job_dir=JOB_DIR)
+                   metadata_url=metadata_url, jupyter_port=jupyter_port, job_dir=JOB_DIR,
+                   fallback_stop_command=POWER_OFF)
     return script + launcher_section(metadata_url)
+
+
+def ssh_keys_line(name: str) -> str:
+    """The `ssh-keys` metadata value that lets `nbctl open` in: "USERNAME:KEY" (docs:
+    compute/docs/connect/add-ssh-keys#metadata); the guest agent makes the user, with sudo."""
+    from nbctl_cloud.bootscript import SSH_USER
+    from nbctl_cloud.tunnel import instance_key
+    return f"{SSH_USER}:{instance_key('gcp', name)[1]}"
+
+
+def route(name: str, vm_id: int, ip: str, settings) -> "SshRoute":
+    from nbctl_cloud.bootscript import SSH_USER, TOKEN_COMMAND
+    from nbctl_cloud.tunnel import SshRoute, instance_key
+    return SshRoute(host=ip, port=settings.ssh_port, user=SSH_USER,
+                    key_path=instance_key("gcp", name)[0], host_alias=f"gcp-{name}-{vm_id}",
+                    remote_port=settings.jupyter_port, token_command=TOKEN_COMMAND)
 
 
 def launcher_section(metadata_url: str | None) -> str:

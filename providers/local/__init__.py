@@ -126,27 +126,45 @@ class LocalProvider(Provider, StopStart, NativeIdleShutdown, NotebookUrl, Spot,
         return self.get(spec.name) or self._instance(meta, State.PROVISIONING)
 
     def _launch(self, name: str, meta: dict) -> None:
+        """Start the server and its helpers. The intent (port, start time) is written first,
+        and each process writes its own pid file before it runs (process.spawn): an nbctl
+        killed at any moment leaves a server that `get`, `start`, `stop` and `delete` find."""
         d = self._dir(name)
-        meta.pop("stopped_at", None)
-        meta["port"], meta["pid"] = process.start_server(
-            d, idle_timeout=meta.get("idle_timeout"),
-            cuda_visible_devices=meta.get("cuda_visible_devices"))
+        self._terminate(name, meta, roles=("preempter", "agent"))  # a crashed launch's helpers
+        for stale in ("pid", "agent_pid", "preempter_pid", "stopped_at"):
+            meta.pop(stale, None)
+        meta["port"] = process.free_port()
         meta["started_at"] = time.time()
         meta["culling"] = meta.get("idle_timeout")  # what this server's Jupyter culls after
         for marker in ("preempted.json", "preemption-notice"):
             (d / marker).unlink(missing_ok=True)
-        meta.pop("agent_pid", None)
+        self._write_meta(name, meta)
+        pid = meta["pid"] = process.start_server(
+            d, meta["port"], idle_timeout=meta.get("idle_timeout"),
+            cuda_visible_devices=meta.get("cuda_visible_devices"))
         if meta.get("idle_timeout"):
-            meta["agent_pid"] = process.start_agent(d, meta["port"], meta["pid"],
-                                                    int(meta["idle_timeout"]))
+            meta["agent_pid"] = process.start_agent(d, meta["port"], pid, int(meta["idle_timeout"]))
         if meta.get("preemptible"):
             window = process.preempt_window(self.config)
             if window:
-                meta["preempter_pid"] = process.start_preempter(d, meta["pid"], meta["port"], window)
+                meta["preempter_pid"] = process.start_preempter(d, pid, meta["port"], window)
             else:
                 self.note(f"{name}: no preemption is simulated until NBCTL_LOCAL_PREEMPT_AFTER "
                           f"(or config preempt_after) is set, e.g. 30s-5m")
         self._write_meta(name, meta)
+
+    def _pid(self, name: str, meta: dict, role: str) -> int | None:
+        """The pid of one of the instance's processes: the pid file its child wrote, else
+        (an instance folder an older version made) what instance.json recorded."""
+        old_key = "pid" if role == "server" else f"{role}_pid"
+        return process.read_pid(process.pid_file(self._dir(name), role)) or meta.get(old_key)
+
+    def _terminate(self, name: str, meta: dict, roles=process.ROLES) -> None:
+        for role in roles:
+            process.terminate(self._pid(name, meta, role), self._dir(name))
+
+    def _server_alive(self, name: str, meta: dict) -> bool:
+        return process.alive(self._pid(name, meta, "server"), self._dir(name))
 
     def get(self, name: str) -> Instance | None:
         meta = self._meta(name)
@@ -156,7 +174,7 @@ class LocalProvider(Provider, StopStart, NativeIdleShutdown, NotebookUrl, Spot,
 
     def _state(self, name: str, meta: dict) -> State:
         d = self._dir(name)
-        if process.alive(meta.get("pid"), d):
+        if self._server_alive(name, meta):
             if process.answers(meta["port"], process.read_token(d)):
                 return State.RUNNING
             if time.time() - meta.get("started_at", 0) > STARTUP_TIMEOUT:
@@ -177,7 +195,7 @@ class LocalProvider(Provider, StopStart, NativeIdleShutdown, NotebookUrl, Spot,
             detail = process.idle_stop_reason(self._dir(name))
         url = f"http://127.0.0.1:{meta['port']}/" if meta.get("port") else None
         return Instance(name=name, provider=self.name, state=state,
-                        native_id=str(meta.get("pid") or ""), zone="localhost",
+                        native_id=str(self._pid(name, meta, "server") or ""), zone="localhost",
                         gpu=meta.get("gpu"), gpu_count=meta.get("gpu_count", 0),
                         preemptible=bool(meta.get("preemptible")), backend="jupyter",
                         url=url, labels=meta.get("labels", {}), detail=detail,
@@ -197,8 +215,7 @@ class LocalProvider(Provider, StopStart, NativeIdleShutdown, NotebookUrl, Spot,
         meta = self._meta(name)
         if meta is None:
             raise UserError(f"no local instance named {name!r}: see `nbctl list`")
-        for pid in (meta.get("preempter_pid"), meta.get("agent_pid"), meta.get("pid")):
-            process.terminate(pid, self._dir(name))
+        self._terminate(name, meta)
         meta["stopped_at"] = time.time()
         self._write_meta(name, meta)
 
@@ -206,16 +223,15 @@ class LocalProvider(Provider, StopStart, NativeIdleShutdown, NotebookUrl, Spot,
         meta = self._meta(name)
         if meta is None:
             raise UserError(f"no local instance named {name!r}: see `nbctl list`")
-        if process.alive(meta.get("pid"), self._dir(name)):
+        if self._server_alive(name, meta):
             return
         self._launch(name, meta)
 
     def delete(self, name: str) -> None:
         meta = self._meta(name)
         d = self._dir(name)
-        if meta is not None:
-            for pid in (meta.get("preempter_pid"), meta.get("agent_pid"), meta.get("pid")):
-                process.terminate(pid, d)
+        if meta is not None or d.exists():  # a folder whose instance.json never got written too
+            self._terminate(name, meta or {})
             for pid in process.job_pids(d):
                 process.terminate(pid, d)
         shutil.rmtree(d, ignore_errors=True)
@@ -227,14 +243,16 @@ class LocalProvider(Provider, StopStart, NativeIdleShutdown, NotebookUrl, Spot,
         if meta is None:
             raise UserError(f"no local instance named {name!r}: see `nbctl list`")
         d = self._dir(name)
-        process.terminate(meta.pop("agent_pid", None), d)
-        running = process.alive(meta.get("pid"), d)
+        self._terminate(name, meta, roles=("agent",))
+        meta.pop("agent_pid", None)
+        running = self._server_alive(name, meta)
         if running and meta.get("culling") != timeout_seconds:
             self.note(f"{name}: Jupyter's culling of idle kernels keeps its old setting until "
                       f"`nbctl stop {name}` and `nbctl start {name}`")
         meta["idle_timeout"] = timeout_seconds
         if timeout_seconds and running:
-            meta["agent_pid"] = process.start_agent(d, meta["port"], meta["pid"], timeout_seconds)
+            meta["agent_pid"] = process.start_agent(d, meta["port"], self._pid(name, meta, "server"),
+                                                    timeout_seconds)
         self._write_meta(name, meta)
 
     def preemptions(self, since: datetime) -> list[Preemption]:
@@ -255,11 +273,11 @@ class LocalProvider(Provider, StopStart, NativeIdleShutdown, NotebookUrl, Spot,
         meta = self._meta(name)
         if meta is None:
             raise UserError(f"no local instance named {name!r}: see `nbctl list`")
-        process.preempt(self._dir(name), meta.get("pid"), notice_seconds)
+        process.preempt(self._dir(name), self._pid(name, meta, "server"), notice_seconds)
 
     def run_job(self, name: str, job, restart: int) -> None:
         meta = self._meta(name)
-        if meta is None or not process.alive(meta.get("pid"), self._dir(name)):
+        if meta is None or not self._server_alive(name, meta):
             raise UserError(f"local instance {name!r} is not running: `nbctl start {name}` first")
         process.start_job(self._dir(name), job, restart, gpus=meta.get("cuda_visible_devices"))
 

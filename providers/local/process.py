@@ -41,6 +41,21 @@ def read_token(d: Path) -> str:
 
 
 def free_port() -> int:
+    """A free port below the kernel's ephemeral range: Jupyter binds it only once started
+    (port_retries=0, so it never moves to another), and in the meantime no bind to port 0 or
+    outgoing connection (kernels' ZMQ sockets, other servers) can be given it."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768  # Linux's default; macOS's range starts at 49152
+    for port in random.sample(range(10000, max(low, 10001)), k=min(64, max(low - 10000, 1))):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -66,18 +81,53 @@ def server_command(d: Path, port: int, idle_timeout: int | None) -> list[str]:
     return cmd
 
 
-def start_server(d: Path, *, idle_timeout: int | None, cuda_visible_devices: str | None) -> tuple[int, int]:
-    """Start Jupyter detached from this process; returns (port, pid)."""
-    port = free_port()
+# The processes of an instance, each with the pid file its child writes (see spawn).
+ROLES = ("preempter", "agent", "server")
+
+
+def pid_file(d: Path, role: str) -> Path:
+    return d / f"{role}.pid"
+
+
+def read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def spawn(cmd: list[str], pidfile: Path, log: Path, *, cwd: Path | str | None = None,
+          env: dict | None = None) -> int:
+    """Start cmd detached, in its own session; returns its pid.
+
+    The child writes its pid to pidfile itself, between fork and exec, and Popen returns only
+    after the exec: so the pid is on disk before this returns, and an nbctl killed (-9) at any
+    moment leaves no process that `stop` and `down` cannot find."""
+    target = str(pidfile)
+
+    def record_pid() -> None:  # runs in the child
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, str(os.getpid()).encode())
+        finally:
+            os.close(fd)
+
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=record_pid)
+    return proc.pid
+
+
+def start_server(d: Path, port: int, *, idle_timeout: int | None,
+                 cuda_visible_devices: str | None) -> int:
+    """Start Jupyter on port, detached from this process; returns its pid."""
     env = dict(os.environ)
     env["JUPYTER_TOKEN"] = read_token(d)  # not on the command line, where `ps` would show it
     env["JUPYTER_RUNTIME_DIR"] = str(d / "runtime")
     env["CUDA_VISIBLE_DEVICES"] = cuda_visible_devices if cuda_visible_devices is not None else ""
-    with open(d / "server.log", "ab") as log:
-        proc = subprocess.Popen(server_command(d, port, idle_timeout), cwd=d / "work", env=env,
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    return port, proc.pid
+    return spawn(server_command(d, port, idle_timeout), pid_file(d, "server"), d / "server.log",
+                 cwd=d / "work", env=env)
 
 
 def agent_interval(idle_timeout: int) -> float:
@@ -97,10 +147,7 @@ def start_agent(d: Path, port: int, server_pid: int, idle_timeout: int) -> int:
            "--interval", str(agent_interval(idle_timeout)),
            "--stop-command", f"kill -TERM -{int(server_pid)}",
            "--state-file", str(d / "agent-state.json"), "--job-dir", str(d / "jobs")]
-    with open(d / "agent.log", "ab") as log:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    return proc.pid
+    return spawn(cmd, pid_file(d, "agent"), d / "agent.log")
 
 
 def idle_stop_reason(d: Path) -> str | None:
@@ -232,12 +279,9 @@ def start_preempter(d: Path, server_pid: int, port: int,
                     window: tuple[float, float, float]) -> int:
     lo, hi, notice = window
     delay = random.uniform(lo, hi)
-    with open(d / "preempter.log", "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "nbctl_cloud.providers.local.preempter", str(d),
-                                 str(server_pid), str(port), f"{delay:.3f}", f"{notice:.3f}"],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    return proc.pid
+    return spawn([sys.executable, "-m", "nbctl_cloud.providers.local.preempter", str(d),
+                  str(server_pid), str(port), f"{delay:.3f}", f"{notice:.3f}"],
+                 pid_file(d, "preempter"), d / "preempter.log")
 
 
 def preempt(d: Path, server_pid: int | None, notice_seconds: float) -> None:
@@ -264,15 +308,8 @@ def preempt(d: Path, server_pid: int | None, notice_seconds: float) -> None:
 
 def job_pids(d: Path) -> list[int]:
     """Process groups of the live job attempts on this instance (wrapper and command)."""
-    pids = []
-    for f in (d / "jobs").glob("*.pid"):
-        try:
-            pid = int(f.read_text().strip())
-        except (OSError, ValueError):
-            continue
-        if _pid_alive(pid):
-            pids.append(pid)
-    return pids
+    pids = [read_pid(f) for f in (d / "jobs").glob("*.pid")]
+    return [pid for pid in pids if pid and _pid_alive(pid)]
 
 
 def _pid_alive(pid: int) -> bool:
@@ -300,30 +337,21 @@ def start_job(d: Path, job, restart: int, gpus: str | None) -> None:
         os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     except FileExistsError:
         return  # this attempt was started already
-    workdir = job.workdir or str(d / "work")
-    if job.git_url:
+    workdir, git = job.workdir or str(d / "work"), []
+    if job.git_url:  # jobwrap clones it there; a clone that fails ends the attempt, with why
         src = jobs / job.run_id / "src"
-        if not src.exists():
-            subprocess.run(["git", "clone", "--quiet", job.git_url, str(src)], check=True,
-                           capture_output=True, timeout=600)
-        workdir = str(src)
+        src.mkdir(parents=True, exist_ok=True)
+        workdir, git = str(src), ["--git-url", job.git_url]
     env = dict(os.environ, NBCTL_CHECKPOINT_URL=job.checkpoint_url)
     env["CUDA_VISIBLE_DEVICES"] = gpus if gpus is not None else ""
-    pidfile = jobs / f"{job.run_id}.pid"
     cmd = [sys.executable, "-m", "nbctl_cloud.runtime.jobwrap", "--status-url", job.status_url,
            "--run-id", job.run_id, "--restart", str(restart), "--log",
-           str(jobs / f"{job.run_id}.{restart}.log"), "--", *job.command]
-    proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    pidfile.write_text(str(proc.pid))  # the wrapper's group: SIGTERM reaches the command
+           str(jobs / f"{job.run_id}.{restart}.log"), *git, "--", *job.command]
+    # The wrapper's group: SIGTERM reaches the command. Its own output goes to its --log.
+    spawn(cmd, jobs / f"{job.run_id}.pid", Path(os.devnull), cwd=workdir, env=env)
 
 
 def stop_job(d: Path, run_id: str) -> None:
-    pidfile = d / "jobs" / f"{run_id}.pid"
-    try:
-        pid = int(pidfile.read_text().strip())
-    except (OSError, ValueError):
-        return
-    if _pid_alive(pid):
+    pid = read_pid(d / "jobs" / f"{run_id}.pid")
+    if pid and _pid_alive(pid):
         _signal_group(pid, signal.SIGTERM)

@@ -69,8 +69,7 @@ class PaperspaceProvider(Provider, StopStart, NativeIdleShutdown, NotebookUrl):
             key = api_key(self.config)
             from .api import Api
             from .machines import Machines
-            self._machines = Machines(Api(self.settings.api_url, key), self.settings,
-                                      self.owner, key)
+            self._machines = Machines(Api(self.settings.api_url, key), self.settings, self.owner)
         return self._machines
 
     # -- checks without network ------------------------------------------------------------
@@ -119,17 +118,20 @@ class PaperspaceProvider(Provider, StopStart, NativeIdleShutdown, NotebookUrl):
         returns that machine. A type Paperspace reports unavailable in the region raises
         CapacityError(ZONE) before anything is made."""
         self.validate_spec(spec)
-        from nbctl_cloud.bootscript import startup_script
+        from nbctl_cloud.bootscript import POWER_OFF, startup_script
+        from nbctl_cloud.tunnel import instance_key
 
-        from .machines import NOTEBOOK_DIR, STOP_COMMAND, to_instance
-        from .marker import Marker, jupyter_token
+        from .machines import STOP_COMMAND, to_instance
+        from .marker import Marker
 
         offer = self._offer(spec)
         region = self.candidate_zones(spec)[0]
         marker = Marker.from_labels(spec.labels)
+        # no secret in the script: `nbctl-admin` gets in with this machine's public key
         script = startup_script(stop_command=STOP_COMMAND, idle_timeout=spec.idle_timeout,
-                                jupyter_port=JUPYTER_PORT, notebook_dir=NOTEBOOK_DIR,
-                                token=jupyter_token(api_key(self.config), marker))
+                                jupyter_port=JUPYTER_PORT,
+                                authorized_key=instance_key("paperspace", spec.name)[1],
+                                fallback_stop_command=POWER_OFF)
         found, note = self.machines.create(
             marker=marker, machine_type=offer.instance_type, region=region,
             template_id=spec.image,  # --image names an OS template id
@@ -175,7 +177,7 @@ class PaperspaceProvider(Provider, StopStart, NativeIdleShutdown, NotebookUrl):
             self.note(f"{name}: {note}")
 
     def notebook_url(self, name: str) -> str:
-        """http://<public ip>:8888/lab?token=... (the token is derived, never stored)."""
+        """The SSH route to the machine's Jupyter (on its loopback; see nbctl_cloud.tunnel)."""
         return self.machines.notebook_url(name)
 
     def close(self) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from nbctl_cloud.errors import (
     CapacityError,
@@ -26,14 +27,16 @@ from nbctl_cloud.errors import (
 from nbctl_cloud.model import Instance
 
 from .api import Api
-from .marker import Marker, jupyter_token
+from .marker import Marker
 from .settings import JUPYTER_PORT, ML_TEMPLATE_NAME, REGION_NAMES, Settings
 from .states import machine_state
+
+if TYPE_CHECKING:
+    from nbctl_cloud.tunnel import SshRoute
 
 BACKEND = "machines"
 # The agent stops the machine from inside; Paperspace sees a guest shutdown as "off".
 STOP_COMMAND = "shutdown -h now"
-NOTEBOOK_DIR = "/home/paperspace"  # the ML-in-a-Box login user's home
 _NO_START_NEEDED = {"ready", "starting", "provisioning", "serviceready", "restarting", "upgrading"}
 _NO_STOP_NEEDED = {"off", "stopping"}
 # States a machine passes through on its own: a start or stop refused in one is tried again.
@@ -65,11 +68,10 @@ class Found:
 
 
 class Machines:
-    def __init__(self, api: Api, settings: Settings, owner: str, api_key: str):
+    def __init__(self, api: Api, settings: Settings, owner: str):
         self.api = api
         self.settings = settings
         self.owner = owner
-        self._key = api_key
         self._ids: dict[str, tuple[str, dict, Marker]] = {}  # name -> (machine id, script, marker)
         self._template: str | None = settings.template_id
 
@@ -256,12 +258,18 @@ class Machines:
         self.api.call("PUT", f"machines/{f.machine['id']}", body=body)
         return note
 
-    def notebook_url(self, name: str) -> str:
+    def notebook_url(self, name: str) -> "SshRoute":
+        from nbctl_cloud.bootscript import SSH_USER, TOKEN_COMMAND
+        from nbctl_cloud.tunnel import SshRoute, instance_key
+
         f = self._require(name)
         ip = f.machine.get("publicIp")
         if not ip:
             raise NbctlError(f"{name} has no public IP yet: wait until it is RUNNING")
-        return f"http://{ip}:{JUPYTER_PORT}/lab?token={jupyter_token(self._key, f.marker)}"
+        return SshRoute(host=ip, port=self.settings.ssh_port, user=SSH_USER,
+                        key_path=instance_key("paperspace", name)[0],
+                        host_alias=f"paperspace-{name}-{f.machine['id']}",
+                        remote_port=JUPYTER_PORT, token_command=TOKEN_COMMAND)
 
     def _require(self, name: str) -> Found:
         f = self.find(name)
@@ -279,13 +287,12 @@ class Machines:
 
 def to_instance(f: Found, provider: str, gpu_of: dict[str, tuple[str, int]],
                 detail: str | None = None, failure: str | None = None) -> Instance:
-    """The normalized Instance of a machine (its `url` carries no token); `failure`: why
+    """The normalized Instance of a machine (no url: `nbctl open` tunnels); `failure`: why
     Paperspace could not create it (see Machines.failure), making it FAILED."""
     m = f.machine
     if failure:
         detail = f"Paperspace could not create the machine: {failure}"
     gpu, count = gpu_of.get(str(m.get("machineType")), (None, 0))
-    ip = m.get("publicIp")
     if detail is None and m.get("autoShutdownEnabled") and m.get("autoShutdownTimeout"):
         detail = f"Paperspace auto-shutdown after {m['autoShutdownTimeout']:g}h idle"
     return Instance(
@@ -295,7 +302,6 @@ def to_instance(f: Found, provider: str, gpu_of: dict[str, tuple[str, int]],
         native_id=m.get("id"), zone=_REGION_CODES.get(m.get("region"), m.get("region")),
         gpu=gpu, gpu_count=count,
         preemptible=False, backend=BACKEND,
-        url=f"http://{ip}:{JUPYTER_PORT}/lab" if ip else None,
         labels=dict(f.marker.labels), created_at=_when(m.get("dtCreated")), detail=detail)
 
 

@@ -1,18 +1,13 @@
-"""How nbctl marks the machines it made, and the notebook token, without storing anything.
+"""How nbctl marks the machines it made, without storing anything.
 
 Paperspace API v1 machines carry no tags or labels (the Machine object has none), and names
 are not unique. So each nbctl machine gets its own startup script (POST /startup-scripts),
 named `nbctl:<owner>:<name>:<spec-hash>` and passed as `startupScriptId` when the machine is
 created; the script's `assignedMachineIds` then ties it to the machine. A machine is nbctl's
 if and only if such a script is assigned to it; the script name carries the nbctl labels.
-
-The Jupyter token is derived from the API key and the script name (HMAC-SHA256), so `nbctl
-open` can rebuild it without nbctl keeping a secret; it changes if the key is rotated.
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 from dataclasses import dataclass
 
 from nbctl_cloud.model import LABEL_NAME, LABEL_OWNER, LABEL_SPEC_HASH
@@ -53,7 +48,3 @@ class Marker:
             return None
         return cls(owner=parts[1], name=parts[2], spec_hash=parts[3])
 
-
-def jupyter_token(api_key: str, marker: Marker) -> str:
-    return hmac.new(api_key.encode(), f"jupyter{SEP}{marker.script_name}".encode(),
-                    hashlib.sha256).hexdigest()[:40]

@@ -37,6 +37,7 @@ class Settings:
     region: str
     template_id: str | None
     disk_gb: int
+    ssh_port: int = 22  # where `nbctl open` reaches the machine's sshd
 
     @classmethod
     def load(cls, config: dict) -> "Settings":
@@ -50,7 +51,7 @@ class Settings:
                             f"{', '.join(map(str, DISK_SIZES))}")
         return cls(api_url=(os.environ.get(URL_ENV) or config.get("api_url") or API_URL).rstrip("/"),
                    region=region, template_id=config.get("template_id") or None,
-                   disk_gb=disk)
+                   disk_gb=disk, ssh_port=int(config.get("ssh_port") or 22))
 
 
 def api_key(config: dict) -> str:

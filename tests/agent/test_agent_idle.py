@@ -1,7 +1,8 @@
 """The agent's idleness rule, row by row, against a fake Jupyter REST API (--once checks).
 
 Idle means all of: no kernel busy or connected, no kernel/terminal/API activity within the
-timeout, no GPU at or over the threshold, no live job pid. Jupyter not answering is not idle.
+timeout, no GPU at or over the threshold, no live job pid. Jupyter not answering counts as
+idle from the agent's first look (see test_agent_trust.py), so one look stops nothing.
 """
 from __future__ import annotations
 
@@ -112,23 +113,23 @@ def test_server_without_terminals_is_judged_on_the_rest(check, fake_jupyter):
     assert stopped
 
 
-def test_jupyter_not_listening_is_not_stopped(check, tmp_path):
+def test_jupyter_not_listening_starts_the_idle_clock_at_the_first_look(check, tmp_path):
     from tests.agent.fakes import free_port
     proc, state, stopped = check(url=f"http://127.0.0.1:{free_port()}")
     assert proc.returncode == 0
     assert not stopped
-    assert state["idle"] is False
+    assert state["idle"] is True and state["idle_seconds"] == 0
     assert state["reasons"][0].startswith("jupyter not answering")
 
 
-def test_jupyter_answering_an_error_is_not_stopped(check, fake_jupyter):
+def test_jupyter_answering_an_error_is_not_stopped_at_the_first_look(check, fake_jupyter):
     fake_jupyter.fail_with = 503
     _, state, stopped = check()
     assert not stopped
     assert "HTTP 503" in state["reasons"][0]
 
 
-def test_wrong_token_is_not_proof_of_idleness(check, fake_jupyter, token_file):
+def test_wrong_token_is_not_stopped_at_the_first_look(check, fake_jupyter, token_file):
     token_file.write_text("not-the-token")
     _, state, stopped = check()
     assert not stopped

@@ -18,7 +18,6 @@ from nbctl_cloud.bootscript import agent_command, agent_source, startup_script
 from tests.agent.fakes import free_port, install_fake_jupyter_lab, wait_for
 
 SAGEMAKER_LIFECYCLE_LIMIT = 16384  # characters of the base64-encoded OnStart content
-SECRET = "s3cr3t-t0ken-value"
 
 
 def _bash_n(script: str, tmp_path: Path) -> subprocess.CompletedProcess:
@@ -36,15 +35,16 @@ def test_a_wrapper_embedding_the_agent_fits_a_sagemaker_lifecycle_config():
 
 def test_whole_startup_script_fits_a_sagemaker_lifecycle_config():
     script = startup_script(stop_command="shutdown -h now", idle_timeout=2700, preemption="ec2",
-                            metadata_url="http://169.254.169.254", token="x" * 64)
+                            metadata_url="http://169.254.169.254",
+                            authorized_key="ssh-ed25519 " + "A" * 68 + " nbctl-aws-sp1")
     assert len(base64.b64encode(script.encode())) < SAGEMAKER_LIFECYCLE_LIMIT
 
 
 @pytest.mark.parametrize("options", [
     {},
-    {"preemption": "gce", "metadata_url": "http://metadata.google.internal", "token": "t"},
+    {"preemption": "gce", "metadata_url": "http://metadata.google.internal"},
     {"preemption": "ec2", "idle_timeout": None, "start_jupyter": False},
-    {"token": "it's \"quoted\" $(not run)", "notebook_dir": "/home/a b"},
+    {"authorized_key": "ssh-ed25519 AAAA it's \"quoted\" $(not run)", "notebook_dir": "/home/a b"},
 ])
 def test_startup_script_is_valid_bash(options, tmp_path):
     script = startup_script(stop_command="shutdown -h now", **{"idle_timeout": 3600, **options})
@@ -85,7 +85,7 @@ def machine(tmp_path):
 
         def boot(self, **options) -> subprocess.CompletedProcess:
             options = {"stop_command": f"echo stop >> {self.stopped}", "idle_timeout": 3600,
-                       "interval": 1, "jupyter_port": self.port, "token": SECRET, **options}
+                       "interval": 1, "jupyter_port": self.port, **options}
             path = tmp_path / "startup.sh"
             path.write_text(startup_script(**options))
             result = subprocess.run(["bash", str(path)], env=env, capture_output=True,
@@ -157,21 +157,21 @@ def test_second_boot_keeps_jupyter_and_restarts_the_agent(machine):
 def test_token_never_shows_in_output_logs_or_command_lines(machine):
     result = machine.boot()
     assert wait_for(lambda: machine.state().get("checked_at") is not None, 60)
+    secret = (machine.root / "opt/nbctl/jupyter-token").read_text()
     logs = "".join(p.read_text() for p in (machine.root / "var/log").glob("*.log"))
     cmdlines = "".join(Path(f"/proc/{machine.pid(n)}/cmdline").read_text()
                        for n in ("jupyter", "agent"))
     for text in (result.stdout, result.stderr, logs, cmdlines, json.dumps(machine.state())):
-        assert SECRET not in text
+        assert secret not in text
     token_file = machine.root / "opt/nbctl/jupyter-token"
-    assert token_file.read_text() == SECRET
     assert token_file.stat().st_mode & 0o077 == 0
 
 
-def test_a_token_is_generated_once_when_none_is_given(machine):
-    machine.boot(token=None)
+def test_the_token_is_made_on_the_machine_once(machine):
+    machine.boot()
     token_file = machine.root / "opt/nbctl/jupyter-token"
     first = token_file.read_text()
-    machine.boot(token=None)
+    machine.boot()
     assert len(first) >= 32
     assert token_file.read_text() == first
 
@@ -184,6 +184,6 @@ def test_without_jupyter_only_the_agent_starts(machine):
     assert machine.pid("agent") is not None
 
 
-def test_job_dir_accepts_pid_files_from_any_user(machine):
+def test_job_dir_is_not_writable_by_other_users(machine):
     machine.boot()
-    assert (machine.root / "var/lib/nbctl/jobs").stat().st_mode & 0o7777 == 0o1777
+    assert (machine.root / "var/lib/nbctl/jobs").stat().st_mode & 0o7777 == 0o755

@@ -57,14 +57,14 @@ def test_spot_idle_timeout_needs_a_stopped_instance(aws, emu):
     assert "--idle-timeout 1800" in user_data_of(emu, inst.native_id)
 
 
-def test_spot_idle_timeout_rewrites_the_user_data_keeping_the_jupyter_token(aws, emu):
+def test_spot_idle_timeout_rewrites_the_user_data_keeping_the_ssh_key(aws, emu):
     inst = aws.create(spot_spec(idle_timeout=1800).with_zone("us-east-1a"))
-    token_line = next(l for l in user_data_of(emu, inst.native_id).splitlines()
-                      if l.startswith("# nbctl-jupyter-token: "))
+    key_line = next(line for line in user_data_of(emu, inst.native_id).splitlines()
+                    if "ssh-ed25519 " in line)
     aws.stop("sp")
     wait_state(aws, "sp", State.STOPPED)
     aws.set_idle_shutdown("sp", 600)
     script = user_data_of(emu, inst.native_id)
-    assert "--idle-timeout 600" in script and token_line in script.splitlines()
+    assert "--idle-timeout 600" in script and key_line in script.splitlines()
     aws.set_idle_shutdown("sp", None)
     assert "--idle-timeout 0" in user_data_of(emu, inst.native_id)

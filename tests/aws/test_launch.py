@@ -3,8 +3,8 @@
 EC2 remembers a RunInstances ClientToken for a while (at least until some time after the
 instance is terminated): the same token with the same parameters answers with the first
 launch; with other parameters it answers IdempotentParameterMismatch. So a retried launch
-must be the same request byte for byte (user data with its Jupyter token included), and a
-launch after `nbctl down` must carry a new token.
+must be the same request byte for byte (user data with the instance's public SSH key
+included), and a launch after `nbctl down` must carry a new ClientToken.
 """
 from __future__ import annotations
 
@@ -25,10 +25,9 @@ def live_instances(emu) -> list:
             if i.state not in ("shutting-down", "terminated")]
 
 
-def jupyter_token_of(params: dict) -> str:
-    line = next(l for l in decoded(params["UserData"]).splitlines()
-                if l.startswith("# nbctl-jupyter-token: "))
-    return line.split(": ", 1)[1]
+def public_key_of(params: dict) -> str:
+    script = decoded(params["UserData"])
+    return script[script.index("ssh-ed25519 "):].split("'", 1)[0]
 
 
 def test_emulated_ec2_refuses_a_client_token_reused_with_other_parameters(emu):
@@ -67,14 +66,13 @@ def test_a_launch_retried_by_another_process_is_the_same_request(aws, emu):
     assert again.native_id == first.native_id and len(live_instances(emu)) == 1
 
 
-def test_a_launch_after_delete_is_a_new_request_with_a_new_jupyter_token(aws, emu):
+def test_a_launch_after_delete_is_a_new_request(aws, emu):
     first = aws.create(spot_spec().with_zone("us-east-1a"))
     aws.delete("sp")
     wait_state(aws, "sp", State.DELETED)
     second = aws.create(spot_spec().with_zone("us-east-1a"))
     one, two = run_params(emu)
     assert one["ClientToken"] != two["ClientToken"]
-    assert jupyter_token_of(one) != jupyter_token_of(two)
     assert second.native_id != first.native_id
     assert [i.id for i in live_instances(emu)] == [second.native_id]
 
@@ -93,16 +91,17 @@ def test_a_launch_id_naming_a_deleted_launch_launches_anew(aws, emu, nbctl_home)
 
 def test_a_retry_whose_user_data_changed_is_refused_as_ec2_refuses_it(aws, emu, nbctl_home):
     aws.create(spot_spec().with_zone("us-east-1a"))
-    (nbctl_home / "data" / "aws-jupyter.key").unlink()  # another key: another Jupyter token
+    for key in (nbctl_home / "data" / "ssh").glob("aws-sp*"):
+        key.unlink()  # another key pair: other user data
     with pytest.raises(UserError, match="IdempotentParameterMismatch"):
         aws.ec2.create(spot_spec(), "us-east-1a", aws.launches.current("sp"))
     assert len(live_instances(emu)) == 1
 
 
-def test_the_jupyter_token_is_kept_only_in_the_instance(aws, emu, nbctl_home):
+def test_the_user_data_carries_the_public_key_and_the_private_key_stays_private(aws, emu,
+                                                                                nbctl_home):
     aws.create(spot_spec().with_zone("us-east-1a"))
-    token = jupyter_token_of(run_params(emu)[0])
-    assert len(token) >= 32
-    files = [p for p in nbctl_home.rglob("*") if p.is_file()]
-    assert files and not [p for p in files if token.encode() in p.read_bytes()]
-    assert (nbctl_home / "data" / "aws-jupyter.key").stat().st_mode & 0o077 == 0
+    private = nbctl_home / "data" / "ssh" / "aws-sp"
+    assert public_key_of(run_params(emu)[0]) == private.with_suffix(".pub").read_text().strip()
+    assert private.stat().st_mode & 0o077 == 0
+    assert "PRIVATE KEY" not in decoded(run_params(emu)[0]["UserData"])

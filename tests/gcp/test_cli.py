@@ -50,7 +50,7 @@ def test_up_preemptible_fails_over_from_a_stocked_out_zone(env, server):
     assert vms(server)["sp1"]["zone"] == "us-central1-b"
 
 
-def test_status_refresh_stop_start_open_and_down(env, server):
+def test_status_refresh_stop_start_and_down(env, server):
     nbctl_json(env, "up", "sp2", "--provider", "gcp", "--gpu", "t4", "--preemptible",
                "--zone", "us-central1-c")
     rows = nbctl_json(env, "status", "--refresh")
@@ -58,8 +58,6 @@ def test_status_refresh_stop_start_open_and_down(env, server):
     assert nbctl_json(env, "stop", "sp2")["state"] == "STOPPED"
     assert vms(server)["sp2"]["status"] == "TERMINATED"
     assert nbctl_json(env, "start", "sp2")["state"] == "RUNNING"
-    url = nbctl_json(env, "open", "sp2")["url"]
-    assert url.startswith("http://203.0.113.10:8888/lab?token=")
     nbctl_json(env, "down", "sp2", "--yes")
     assert "sp2" not in vms(server)
 

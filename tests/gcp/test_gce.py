@@ -263,12 +263,18 @@ def test_a_stopped_spot_vm_without_a_preemption_record_is_stopped(gcp):
     assert wait_state(gcp, "sp1", State.STOPPED).state is State.STOPPED
 
 
-def test_notebook_url_is_jupyter_with_its_token(gcp):
+def test_notebook_of_a_spot_vm_is_reached_by_ssh_with_the_instance_key(gcp, emu):
+    from nbctl_cloud.tunnel import SshRoute
     gcp.create(spot())
     wait_state(gcp, "sp1", State.RUNNING)
-    url = gcp.notebook_url("sp1")
-    assert url.startswith("http://203.0.113.10:8888/lab?token=")
-    assert "token" not in (gcp.get("sp1").url or "")
+    route = gcp.notebook_url("sp1")
+    assert isinstance(route, SshRoute)
+    assert (route.host, route.user, route.port) == ("203.0.113.10", "nbctl-admin", 22)
+    items = {i["key"]: i["value"] for i in
+             emu.compute.instances[("us-central1-a", "sp1")]["metadata"]["items"]}
+    assert items["ssh-keys"] == "nbctl-admin:" + route.key_path.with_suffix(".pub").read_text().strip()
+    assert route.key_path.stat().st_mode & 0o077 == 0
+    assert gcp.get("sp1").url is None
 
 
 def test_set_idle_shutdown_rewrites_the_vm_metadata(gcp, emu):
@@ -299,3 +305,13 @@ def test_a_preemption_before_the_last_start_does_not_mark_a_later_stop_preempted
     wait_state(gcp, "sp1", State.RUNNING)
     gcp.stop("sp1")
     assert wait_state(gcp, "sp1", State.STOPPED).state is State.STOPPED
+
+
+def test_set_idle_shutdown_removes_a_token_an_older_version_left_in_metadata(gcp, emu):
+    gcp.create(spot())
+    inst = emu.compute.instances[("us-central1-a", "sp1")]
+    inst["metadata"]["items"].append({"key": "nbctl-jupyter-token", "value": "old-secret"})
+    gcp.set_idle_shutdown("sp1", 3600)
+    items = {i["key"]: i["value"] for i in
+             emu.compute.instances[("us-central1-a", "sp1")]["metadata"]["items"]}
+    assert "nbctl-jupyter-token" not in items and "ssh-keys" in items

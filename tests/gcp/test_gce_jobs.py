@@ -40,12 +40,12 @@ def test_run_job_puts_the_attempt_in_the_vm_metadata(gcp, emu):
     # the laptop's path means nothing on the VM: only the archive of it travels
 
 
-def test_run_job_keeps_the_startup_script_and_token(gcp, emu):
+def test_run_job_keeps_the_startup_script_and_ssh_keys(gcp, emu):
     spec = spot()
     gcp.create(spec)
     gcp.run_job("sp1", job_for(spec), 0)
     keys = {i["key"] for i in emu.compute.instances[("us-central1-a", "sp1")]["metadata"]["items"]}
-    assert {"startup-script", "nbctl-jupyter-token", "nbctl-job"} <= keys
+    assert {"startup-script", "ssh-keys", "nbctl-job"} <= keys
 
 
 def test_the_same_attempt_twice_writes_the_metadata_once(gcp, emu):

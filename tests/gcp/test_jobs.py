@@ -54,7 +54,7 @@ def start_job(server, tmp_path, name: str, zones: str,
     env = dict(os.environ, PYTHONPATH=str(REPO), **server.env())
     proc = subprocess.Popen(
         [sys.executable, "-m", "nbctl_cloud", "run", name, "--provider", "gcp", "--gpu", "t4",
-         "--preemptible", "--zone", zones, "--checkpoint-url", str(paths["ck"]),
+         "--preemptible", "--zone", zones, "--checkpoint-url", paths["ck"].as_uri(),
          "--max-restarts", "10", "--follow", "--output", "json", "--",
          "python3", str(TRAIN), *TRAIN_ARGS, "--step-time", step_time, "--out", str(paths["out"])],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -168,7 +168,7 @@ def test_a_workdir_too_big_to_carry_is_refused_before_any_vm(server, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO), **server.env())
     r = subprocess.run(
         [sys.executable, "-m", "nbctl_cloud", "run", "big1", "--provider", "gcp", "--gpu", "t4",
-         "--preemptible", "--zone", "us-central1-a", "--checkpoint-url", str(tmp_path / "ck"),
+         "--preemptible", "--zone", "us-central1-a", "--checkpoint-url", (tmp_path / "ck").as_uri(),
          "--workdir", str(big), "--", "python3", "train.py"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2, r.stderr

@@ -87,13 +87,6 @@ def test_stop_then_start(ps, fake):
     assert "RUNNING" in ps("start", "ps1").stdout
 
 
-def test_open_prints_the_url_with_a_token(ps, fake):
-    up(ps)
-    r = ps("open", "ps1")
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip().startswith(f"http://{fake.machines()[0]['publicIp']}:8888/lab?token=")
-
-
 def test_down_deletes_machine_and_marker(ps, fake):
     up(ps)
     r = ps("down", "ps1", "--yes")

@@ -270,19 +270,23 @@ def test_set_idle_shutdown_updates_the_machine(emu, paperspace, make_spec):
                                                     "autoShutdownTimeout": 1}]
 
 
-def test_notebook_url_has_public_ip_and_a_stable_token(paperspace, make_spec):
+def test_notebook_is_reached_by_ssh_to_the_public_ip(emu, paperspace, make_spec):
+    from nbctl_cloud.tunnel import SshRoute
     paperspace.create(make_spec())
     inst = wait_state(paperspace, "ps1", State.RUNNING)
-    url = paperspace.notebook_url("ps1")
-    assert url.startswith(inst.url + "?token=") and url == paperspace.notebook_url("ps1")
-    assert "token" not in (inst.url or "")
+    route = paperspace.notebook_url("ps1")
+    assert isinstance(route, SshRoute) and inst.url is None
+    assert route.host == emu.machines[inst.native_id]["publicIp"]
+    assert (route.user, route.remote_port) == ("nbctl-admin", 8888)
 
 
-def test_token_in_url_is_the_one_in_the_startup_script(emu, paperspace, make_spec):
+def test_startup_script_lets_in_only_the_machine_key(emu, paperspace, make_spec):
     paperspace.create(make_spec())
     wait_state(paperspace, "ps1", State.RUNNING)
-    token = paperspace.notebook_url("ps1").split("token=")[1]
-    assert token in next(iter(emu.scripts.values()))["_script"]
+    route = paperspace.notebook_url("ps1")
+    public = route.key_path.with_suffix(".pub").read_text().strip()
+    assert public in next(iter(emu.scripts.values()))["_script"]
+    assert route.key_path.stat().st_mode & 0o077 == 0
 
 
 def test_disk_size_outside_documented_sizes_is_a_user_error(paperspace, make_spec):

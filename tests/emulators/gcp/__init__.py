@@ -27,8 +27,8 @@ class GcpEmulator(Emulator):
     """The emulator plus its server thread."""
 
     def __init__(self, project: str = "test-project", delays: Delays | None = None,
-                 port: int = 0, run_vms: bool = False):
-        super().__init__(project, delays, run_vms=run_vms)
+                 port: int = 0, run_vms: bool = False, jupyter: bool = False):
+        super().__init__(project, delays, run_vms=run_vms, jupyter=jupyter)
         self._port = port
         self._server = None
         self._thread: threading.Thread | None = None
@@ -49,8 +49,11 @@ class GcpEmulator(Emulator):
         return f"http://127.0.0.1:{self.port}"
 
     def env(self) -> dict[str, str]:
-        return {"NBCTL_GCP_COMPUTE_ENDPOINT": self.url, "NBCTL_GCP_NOTEBOOKS_ENDPOINT": self.url,
-                "NBCTL_GCP_ANONYMOUS": "1", "GOOGLE_CLOUD_PROJECT": self.project}
+        env = {"NBCTL_GCP_COMPUTE_ENDPOINT": self.url, "NBCTL_GCP_NOTEBOOKS_ENDPOINT": self.url,
+               "NBCTL_GCP_ANONYMOUS": "1", "GOOGLE_CLOUD_PROJECT": self.project}
+        if self.compute.vms is not None:  # VMs that run have an sshd
+            env["NBCTL_GCP_SSH_PORT"] = str(self.compute.vms.ssh_port)
+        return env
 
     def stop(self) -> None:
         if self.compute.vms is not None:

@@ -127,7 +127,8 @@ class Compute(Operations, ResourcePolicies):
                 for nic in inst.get("networkInterfaces") or []:
                     nic.setdefault("networkIP", "10.128.0.2")
                     for ac in nic.get("accessConfigs") or []:
-                        ac["natIP"] = "203.0.113.10"
+                        ac["natIP"] = (self.vms.address(zone, inst["name"]) if self.vms
+                                       else "203.0.113.10")
                 self.boots.append({"name": inst["name"], "zone": zone, "asked": asked,
                                    "running": time.time()})
                 if self.vms is not None:

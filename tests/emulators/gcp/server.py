@@ -71,7 +71,7 @@ class Emulator:
     strict = True
 
     def __init__(self, project: str = "test-project", delays: Delays | None = None,
-                 run_vms: bool = False):
+                 run_vms: bool = False, jupyter: bool = False):
         self.project = project
         self.delays = delays or Delays()
         self.clock = Clock()
@@ -88,7 +88,8 @@ class Emulator:
             from .vms import VmRuntime
             self.compute.vms = VmRuntime(self.clock.lock, self.clock.tick,
                                          lambda z, n: self.compute.instances.get((z, n)),
-                                         self.compute.guest_shutdown, project)
+                                         self.compute.guest_shutdown, project,
+                                         jupyter=jupyter)
 
     def preempt(self, name: str, zone: str, notice: float | None = None) -> dict:
         """Preempt a spot VM with `notice` seconds of notice (default: delays.notice); returns

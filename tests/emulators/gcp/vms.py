@@ -14,12 +14,18 @@ attributes/<key> with `?wait_for_change=true&last_etag=...&timeout_sec=...`) and
 `/computeMetadata/v1/project/project-id`, only with `Metadata-Flavor: Google`, like the real one.
 
 The VM's PATH holds `python3` (this interpreter, with the repository on PYTHONPATH, as a Deep
-Learning VM image with nbctl installed would have) and a `shutdown` that asks the emulator to
-stop the VM (what halting a GCE VM does), then /usr/bin:/bin.
+Learning VM image with nbctl installed would have), a `shutdown` that asks the emulator to
+stop the VM (what halting a GCE VM does), `sudo` (the ssh-keys user's, passwordless), with
+`jupyter=True` a `jupyter-lab` (a Deep Learning VM image has one), then /usr/bin:/bin.
+
+Each VM has its own loopback address, 127.0.0.N, standing in for its external IP: its sshd
+(guest_ssh.py) listens there at the emulator's one SSH port, and anything the VM binds to
+0.0.0.0 is reachable there too, as on a VM with a public IP and an open firewall.
 """
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import shutil
 import signal
@@ -48,6 +54,7 @@ class Vm:
     shutdown: subprocess.Popen | None = None  # its shutdown-script, during a preemption notice
     server: ThreadingHTTPServer | None = None
     preempted: bool = False
+    address: str = ""  # its loopback address, the emulated external IP
     boots: list[float] = field(default_factory=list)  # when each boot began (epoch seconds)
 
     @property
@@ -71,7 +78,7 @@ class VmRuntime:
     def __init__(self, lock: threading.RLock, tick: Callable[[], None],
                  instance: Callable[[str, str], dict | None],
                  guest_shutdown: Callable[[str, str], None], project: str,
-                 base_dir: str | None = None):
+                 base_dir: str | None = None, jupyter: bool = False):
         self.lock = lock
         self.tick = tick
         self.instance = instance
@@ -79,22 +86,44 @@ class VmRuntime:
         self.project = project
         self.base = Path(base_dir or tempfile.mkdtemp(prefix="gce-vms-"))
         self.vms: dict[tuple[str, str], Vm] = {}
+        self.jupyter = jupyter
+        self._addresses = (f"127.0.{n // 250}.{n % 250 + 2}" for n in itertools.count())
+        self._ssh = None  # a GuestSsh once a VM boots
         self._closed = threading.Event()
         self._ticker = threading.Thread(target=self._tick_forever, daemon=True, name="gce-vm-clock")
         self._ticker.start()
 
     # -- the VM's life ---------------------------------------------------------------------
+    def address(self, zone: str, name: str) -> str:
+        """The VM's loopback address (its emulated external IP), given at its first boot."""
+        vm = self.vms.get((zone, name))
+        if vm is None:
+            vm = self.vms[(zone, name)] = Vm(zone, name, self.base / zone / name,
+                                             address=next(self._addresses))
+        return vm.address
+
+    @property
+    def ssh_port(self) -> int:
+        if self._ssh is None:
+            import socket
+
+            from .guest_ssh import GuestSsh
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                self._ssh = GuestSsh(s.getsockname()[1])
+        return self._ssh.port
+
     def boot(self, zone: str, inst: dict) -> None:
         """Run the instance's startup-script, as GCE does when a VM reaches RUNNING."""
-        vm = self.vms.get((zone, inst["name"]))
-        if vm is None:
-            vm = Vm(zone, inst["name"], self.base / zone / inst["name"])
-            self.vms[vm.key] = vm
+        self.address(zone, inst["name"])
+        vm = self.vms[(zone, inst["name"])]
         self.halt(zone, inst["name"])
         vm.preempted = False
         vm.boots.append(time.time())
         self._write_bin(vm.root / "emulator-bin")
         vm.server = self._serve_metadata(vm)
+        self.ssh_port  # noqa: B018 (starts the sshd loop)
+        self._ssh.start(vm.address, vm.root, lambda: self._ssh_keys(vm), lambda: self._env(vm))
         script = _attribute(inst, "startup-script")
         if script is None:
             return
@@ -157,6 +186,8 @@ class VmRuntime:
             except subprocess.TimeoutExpired:
                 pass
         vm.proc = vm.shutdown = None
+        if self._ssh is not None:
+            self._ssh.stop(vm.address)
         if vm.server is not None:
             server, vm.server = vm.server, None
             threading.Thread(target=_close, args=(server,), daemon=True).start()
@@ -177,6 +208,8 @@ class VmRuntime:
         with self.lock:
             for key in list(self.vms):
                 self.halt(*key)
+        if self._ssh is not None:
+            self._ssh.close()
         shutil.rmtree(self.base, ignore_errors=True)
 
     def _tick_forever(self) -> None:
@@ -191,7 +224,11 @@ class VmRuntime:
             "shutdown": ("#!/bin/sh\n# halting a GCE VM stops it: ask the emulated cloud\n"
                          "exec curl -s -X POST -H 'Metadata-Flavor: Google' "
                          "http://metadata.google.internal/emulator/shutdown\n"),
+            "sudo": "#!/bin/sh\n# the ssh-keys user is a passwordless sudoer; here, all is one user\nexec \"$@\"\n",
         }
+        if self.jupyter:
+            # the emulated VM runs as whoever runs the tests (root in CI): no user to switch to
+            tools["jupyter-lab"] = f'#!/bin/sh\nexec {sys.executable} -m jupyterlab --allow-root "$@"\n'
         for tool, text in tools.items():
             path = bin_dir / tool
             path.write_text(text)
@@ -259,6 +296,12 @@ class VmRuntime:
         if value is None:
             return 404, "Not Found", {"ETag": tag}
         return 200, value, {"ETag": tag}
+
+    def _ssh_keys(self, vm: Vm) -> list[str]:
+        # without the lock: a boot holds it while it waits for this sshd to start
+        inst = self.instance(vm.zone, vm.name)
+        value = _attribute(inst, "ssh-keys") if inst else None
+        return (value or "").splitlines()
 
     def _value(self, vm: Vm, key: str) -> str | None:
         inst = self.instance(vm.zone, vm.name)
