@@ -179,6 +179,7 @@ def interrupted(emu, ec2, *, notice=1.0):
     instance_id = launch(emu, ec2, SCRIPT)
     m = emu.machine(instance_id)
     pid = script_pid(m)
+    assert os.getpgid(pid) == m.proc.pid != os.getpgid(0)  # a process group of its own
     before = datetime.now(timezone.utc).replace(microsecond=0)
     emu.interrupt_spot(instance_id, notice=notice)
     status, body = imds(m, "/latest/meta-data/spot/instance-action", token=token(m))
@@ -233,13 +234,22 @@ Content-Type: text/x-shellscript; charset="us-ascii"
 echo booted >> "$NBCTL_ROOT/boots"
 --==b==--
 """
+# the first boot leaves a script for cloud-init's scripts_per_boot to run at every later boot
+PER_BOOT = """#!/bin/sh
+d="$NBCTL_ROOT/var/lib/cloud/scripts/per-boot"
+mkdir -p "$d"
+printf '#!/bin/sh\\necho booted >> "$NBCTL_ROOT/boots"\\n' > "$d/nbctl.sh"
+chmod 755 "$d/nbctl.sh"
+echo booted >> "$NBCTL_ROOT/boots"
+"""
 
 
 @pytest.mark.parametrize("user_data,boots", [
     (SCRIPT.replace("while :; do sleep 0.05; done\n", ""), "booted\n"),
     (BOOTHOOK, "booted\nbooted\n"),
     (MIME_ALWAYS, "booted\nbooted\n"),
-], ids=["script-once", "boothook-every-boot", "scripts-user-always"])
+    (PER_BOOT, "booted\nbooted\n"),
+], ids=["script-once", "boothook-every-boot", "scripts-user-always", "per-boot-folder"])
 def test_what_runs_again_after_a_stop_and_start_follows_cloud_init(emu, ec2, user_data, boots):
     instance_id = launch(emu, ec2, user_data, spot=None)
     m = emu.machine(instance_id)
@@ -250,6 +260,12 @@ def test_what_runs_again_after_a_stop_and_start_follows_cloud_init(emu, ec2, use
     wait_for(lambda: (m.root / "boots").exists() and (m.root / "boots").read_text() == boots,
              WAIT, what=f"boots to read {boots!r}")
     assert m.proc is None or m.proc.wait(timeout=WAIT) == 0
+
+
+def test_cloud_config_is_recorded_and_nothing_of_it_runs(emu, ec2):
+    m = emu.machine(launch(emu, ec2, "#cloud-config\nruncmd:\n- [touch, /tmp/x]\n", spot=None))
+    assert m.ran == [[]] and m.proc is None
+    assert m.ignored == ["#cloud-config"]
 
 
 def test_a_terminate_notice_ends_with_the_instance_and_its_volume_gone(emu, ec2):

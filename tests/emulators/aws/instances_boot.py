@@ -2,15 +2,15 @@
 
 When an emulated instance reaches `running`, it boots: what cloud-init would run of its user
 data at this boot (see cloud_init.py: a `#!` user-data script runs at the first boot of the
-instance only, as on EC2; a `#cloud-boothook`, a per-boot part, or scripts-user set to
-`always` run at every boot) runs as local processes in one process group of its own, under a
-root folder of its own: NBCTL_ROOT, the prefix nbctl's boot scripts put before /opt/nbctl,
-/var/lib/nbctl ..., the same convention as the Compute Engine emulator's VMs, so one boot
-script runs on both. The root is the instance's EBS root volume: it outlives a stop, and
-goes with a terminate. cloud-init's own files are where it keeps them: the scripts under
-var/lib/cloud/instance(s)/, the once-per-instance semaphore at
-var/lib/cloud/instances/<id>/sem/config_scripts_user, their output in
-var/log/cloud-init-output.log.
+instance only, as on EC2; a `#cloud-boothook`, a per-boot part, scripts-user set to `always`,
+or an executable in var/lib/cloud/scripts/per-boot/ run at every boot) runs as local
+processes in one process group of its own, under a root folder of its own: NBCTL_ROOT, the
+prefix nbctl's boot scripts put before /opt/nbctl, /var/lib/nbctl ..., the same convention
+as the Compute Engine emulator's VMs, so one boot script runs on both. The root is the
+instance's EBS root volume: it outlives a stop, and goes with a terminate. cloud-init's own
+files are where it keeps them: the scripts under var/lib/cloud/instances/<id>/, the
+once-per-instance semaphore at var/lib/cloud/instances/<id>/sem/config_scripts_user, their
+output in var/log/cloud-init-output.log.
 
 A stop or terminate (by the user, by EC2 at the end of a spot interruption notice, or by a
 power-off from the guest) is the guest OS's shutdown: its processes get SIGTERM when the
@@ -139,18 +139,26 @@ class Ec2Runtime:
         plan = cloud_init.plan(user_data_bytes(inst), first_boot=not sem.exists())
         sem.parent.mkdir(parents=True, exist_ok=True)
         sem.touch()
-        m.ran.append([name for name, _ in plan.run])
         m.ignored = plan.ignored
-        if not plan.run:
-            return
-        lines = ["#!/bin/sh", "# what cloud-init runs at this boot, in its order"]
+        run: list[tuple[str, Path]] = []
         for name, text in plan.run:
             where = "boothooks" if name.startswith("boothook") else "scripts"
             path = m.root / "var/lib/cloud/instances" / m.instance_id / where / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(text)
             path.chmod(0o700)
-            lines.append(f"INSTANCE_ID={m.instance_id} '{path}'")
+            run.append((name, path))
+        # scripts_per_boot runs what is in scripts/per-boot (executables, by name) after the
+        # boothooks and before the user-data scripts (cloud-init's cloud_final_modules order)
+        per_boot = m.root / "var/lib/cloud/scripts/per-boot"
+        hooks = sum(1 for name, _ in run if name.startswith("boothook"))
+        run[hooks:hooks] = [(f"per-boot/{p.name}", p) for p in sorted(per_boot.glob("*"))
+                            if p.is_file() and os.access(p, os.X_OK)]
+        m.ran.append([name for name, _ in run])
+        if not run:
+            return
+        lines = ["#!/bin/sh", "# what cloud-init runs at this boot, in its order"]
+        lines += [f"INSTANCE_ID={m.instance_id} '{path}'" for _, path in run]
         driver = m.root / "var/lib/cloud/boot.sh"
         driver.write_text("\n".join(lines) + "\n")
         m.log.parent.mkdir(parents=True, exist_ok=True)
