@@ -1,7 +1,8 @@
 """Emulated EC2 instances that boot for real, through boto3 against the emulator: user data
 runs under the instance's own root and reaches IMDSv2; a spot interruption notice shows in the
 metadata, the guest gets SIGTERM, then the power goes and the instance is stopped; only EC2
-restarts it, and cloud-init's rule decides what of the user data runs again."""
+restarts it, and cloud-init's rule decides what of the user data runs again. nbctl's own EC2
+user data boots its agent there, which reads the notice through IMDSv2."""
 from __future__ import annotations
 
 import json
@@ -15,6 +16,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.aws.conftest import CONFIG
+from tests.aws.specs import spot_spec
 from tests.conftest import wait_for
 from tests.emulators.aws import AwsEmulator, Delays
 
@@ -295,3 +298,28 @@ def test_a_reset_ends_every_process_and_volume(emu, ec2):
     emu.reset()
     assert not alive(pid) and not m.root.exists()
     assert os.listdir(emu.instances.base) == []
+
+
+def test_nbctls_own_user_data_boots_its_agent_which_hears_the_notice(emu, ec2):
+    from nbctl_cloud.providers.aws import AwsProvider
+
+    emu.seed_dlami()
+    provider = AwsProvider(dict(CONFIG), owner="tester")
+    try:
+        native_id = provider.create(spot_spec().with_zone("us-east-1a")).native_id
+    finally:
+        provider.close()
+    wait_for(lambda: emu.machine(native_id) is not None, WAIT, what="a boot")
+    m = emu.machine(native_id)
+    state_file = m.root / "var/lib/nbctl/agent-state.json"
+
+    def agent_state() -> dict:
+        try:
+            return json.loads(state_file.read_text())
+        except (OSError, ValueError):
+            return {}
+    wait_for(lambda: agent_state(), WAIT, what="the agent's first check")
+    assert "preemption_error" not in agent_state()  # it got an IMDSv2 token and asked
+    emu.interrupt_spot(native_id, notice=600)  # a window as long as the checks need
+    wait_for(lambda: "preemption" in agent_state(), WAIT, what="the agent to hear the notice")
+    assert agent_state()["preemption"]["action"] == "stop"
