@@ -82,7 +82,7 @@ class AwsEmulator:
         """Forget every resource, fault and counted call."""
         req = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST", data=b"")
         spot.cancel_timers()
-        urllib.request.urlopen(req, timeout=10).read()
+        urllib.request.urlopen(req, timeout=60).read()  # a loaded CI box can be slow
         if self.instances is not None:
             self.instances.sync()  # the instances are gone: so are their processes and disks
         self.layer.reset()
