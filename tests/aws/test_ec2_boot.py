@@ -183,9 +183,10 @@ def interrupted(emu, ec2, *, notice=1.0):
     m = emu.machine(instance_id)
     pid = script_pid(m)
     assert os.getpgid(pid) == m.proc.pid != os.getpgid(0)  # a process group of its own
+    t = token(m)  # before the notice: its window need hold only the one GET
     before = datetime.now(timezone.utc).replace(microsecond=0)
     emu.interrupt_spot(instance_id, notice=notice)
-    status, body = imds(m, "/latest/meta-data/spot/instance-action", token=token(m))
+    status, body = imds(m, "/latest/meta-data/spot/instance-action", token=t)
     wait_for(lambda: state(ec2, instance_id) == "stopped", WAIT, what="stopped")
     return instance_id, m, pid, before, status, body
 
@@ -208,7 +209,7 @@ def test_an_interruption_notice_shows_then_sigterm_then_power_off(emu, ec2):
 
 def test_only_ec2_restarts_an_interrupted_instance_and_the_script_runs_only_at_first_boot(
         emu, ec2):
-    instance_id, m, *_ = interrupted(emu, ec2, notice=0.2)
+    instance_id, m, *_ = interrupted(emu, ec2)
     with pytest.raises(ClientError) as info:
         ec2.start_instances(InstanceIds=[instance_id])
     assert info.value.response["Error"]["Code"] == "IncorrectSpotRequestState"
@@ -275,8 +276,8 @@ def test_a_terminate_notice_ends_with_the_instance_and_its_volume_gone(emu, ec2)
     instance_id = launch(emu, ec2, SCRIPT, spot="terminate")
     m = emu.machine(instance_id)
     pid = script_pid(m)
-    emu.interrupt_spot(instance_id, notice=0.2)
     t = token(m)
+    emu.interrupt_spot(instance_id, notice=1.0)
     action = json.loads(imds(m, "/latest/meta-data/spot/instance-action", token=t)[1])
     assert action["action"] == "terminate"
     assert imds(m, "/latest/meta-data/spot/termination-time", token=t) == (200, action["time"])
@@ -296,7 +297,8 @@ def test_a_reset_ends_every_process_and_volume(emu, ec2):
     m = emu.machine(launch(emu, ec2, SCRIPT))
     pid = script_pid(m)
     emu.reset()
-    assert not alive(pid) and not m.root.exists()
+    assert not m.root.exists()
+    wait_for(lambda: not alive(pid), WAIT, what="the killed script to end")
     assert os.listdir(emu.instances.base) == []
 
 
