@@ -153,6 +153,7 @@ def _patch_ec2() -> None:
         original_init(self, *args, **kwargs)
         self._state = TimedInstanceState("running")
         self.spot_instance_request_id = None
+        self.interruption_notice = self.rebalance_notice = None  # see spot.warn
 
     Instance.__init__ = init
 

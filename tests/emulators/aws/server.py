@@ -3,6 +3,9 @@ behind the fault layer, with the extensions of moto_ext installed.
 
 Point boto3 at it with `env()` (AWS_ENDPOINT_URL and dummy credentials); boto3 sends every
 service to that one endpoint and moto routes by the signature's service name.
+
+With `run_instances=True` EC2 instances boot for real (see instances_boot.py): their user
+data runs as local processes, each instance with its own instance metadata service.
 """
 from __future__ import annotations
 
@@ -20,13 +23,17 @@ AMAZON_OWNER_ID = "898082745236"  # the account that publishes the Deep Learning
 
 
 class AwsEmulator:
-    def __init__(self, delays: moto_ext.Delays | None = None):
+    def __init__(self, delays: moto_ext.Delays | None = None, *, run_instances: bool = False,
+                 base_dir: str | None = None):
         moto_ext.install()
+        self._replaced = dict(moto_ext.DELAYS.__dict__)  # put back by stop()
         if delays is not None:
             moto_ext.DELAYS.__dict__.update(delays.__dict__)
         self._server = None
         self._thread: threading.Thread | None = None
         self.layer: FaultLayer | None = None
+        self._run_instances, self._base_dir = run_instances, base_dir
+        self.instances = None  # an instances_boot.Ec2Runtime while started with run_instances
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> "AwsEmulator":
@@ -44,14 +51,22 @@ class AwsEmulator:
                                    request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
+        if self._run_instances:
+            from .instances_boot import Ec2Runtime
+            self.instances = Ec2Runtime(ACCOUNT, self._base_dir)
         return self
 
     def stop(self) -> None:
+        spot.cancel_timers()
+        if self.instances is not None:
+            self.instances.close()
+            self.instances = None
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
             self._thread.join(timeout=5)
             self._server = None
+        moto_ext.DELAYS.__dict__.update(self._replaced)
 
     @property
     def url(self) -> str:
@@ -66,7 +81,10 @@ class AwsEmulator:
     def reset(self) -> None:
         """Forget every resource, fault and counted call."""
         req = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST", data=b"")
-        urllib.request.urlopen(req, timeout=10).read()
+        spot.cancel_timers()
+        urllib.request.urlopen(req, timeout=60).read()  # a loaded CI box can be slow
+        if self.instances is not None:
+            self.instances.sync()  # the instances are gone: so are their processes and disks
         self.layer.reset()
         moto_ext.NO_NOTEBOOK_CAPACITY.clear()
         spot.CONTROLS.stop_window = 0
@@ -115,9 +133,25 @@ class AwsEmulator:
             region_name=region)
         return ami_id
 
-    def interrupt_spot(self, instance_id: str, region: str = REGION) -> None:
-        """EC2 reclaims the spot instance (see spot.interrupt)."""
-        spot.interrupt(self.ec2_backend(region), instance_id)
+    def interrupt_spot(self, instance_id: str, region: str = REGION, *,
+                       notice: float = 0.0) -> None:
+        """EC2 reclaims the spot instance: its interruption notice (IMDS spot/instance-action)
+        now, the interruption `notice` seconds later (EC2: 120; 0: at once). See spot.warn,
+        spot.interrupt."""
+        spot.warn(self.ec2_backend(region), instance_id, notice)
+
+    def recommend_rebalance(self, instance_id: str, region: str = REGION) -> None:
+        """EC2 signals that the spot instance is at elevated risk of interruption (IMDS
+        events/recommendations/rebalance)."""
+        spot.recommend_rebalance(self.ec2_backend(region), instance_id)
+
+    def machine(self, instance_id: str):
+        """The booted instance's instances_boot.Machine (root, proc, imds, boots, ran), once it
+        has reached running; needs run_instances=True."""
+        if self.instances is None:
+            raise RuntimeError("start the emulator with run_instances=True")
+        self.instances.sync()
+        return self.instances.machines.get(instance_id)
 
     def spot_capacity_returns(self, instance_id: str, region: str = REGION) -> None:
         """EC2 itself restarts the interrupted, stopped spot instance."""

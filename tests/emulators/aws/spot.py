@@ -14,10 +14,20 @@ and "Get the status of a Spot Instance request" / "State changes for a Spot requ
   IncorrectSpotRequestState (hashicorp/terraform-provider-aws#33399 shows the transition; the
   wording of that message is not published, so it is ours). On EC2 the window is a time; here
   it is a number of refused StartInstances, so that no test depends on timing.
+
+"Spot Instance interruption notices" (spot-instance-termination-notices.html) and "EC2 instance
+rebalance recommendations" (rebalance-recommendations.html): EC2 warns before it interrupts,
+in the instance metadata (see imds.py): `spot/instance-action` {"action": "stop"|"terminate",
+"time": "<UTC, when it will act>"} from the notice on (two minutes before; here `notice`
+seconds, the request marked-for-stop / marked-for-termination meanwhile), and
+`events/recommendations/rebalance` {"noticeTime": ...} when the risk of an interruption rises.
+A notice is gone once the instance runs again.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 RESTART_REFUSED = "Only Amazon EC2 can restart an interrupted stopped Spot Instance."
 ONE_TIME_STOP = ("The request with type '{kind}' is not supported when "
@@ -33,6 +43,8 @@ class SpotControls:
 
 
 CONTROLS = SpotControls()
+TIMERS: list[threading.Timer] = []  # interruptions at the end of a notice, still to come
+IMDS_TIME = "%Y-%m-%dT%H:%M:%SZ"  # how instance-action and rebalance write times
 
 
 def refuse_one_time_stop(options: dict) -> None:
@@ -57,7 +69,7 @@ def check_start(backend, instance) -> None:
         return
     if request._status_code == "instance-stopped-no-capacity":
         raise EC2ClientError("IncorrectSpotRequestState", RESTART_REFUSED)
-    if request._status_code == "marked-for-stop" and request._refusals_left > 0:
+    if request._status_code == "marked-for-stop" and getattr(request, "_refusals_left", 0) > 0:
         request._refusals_left -= 1
         if request._refusals_left == 0:
             request.state, request._status_code = "disabled", "instance-stopped-by-user"
@@ -65,6 +77,8 @@ def check_start(backend, instance) -> None:
             "IncorrectSpotRequestState",
             f"The Spot Instance request {request.id} for instance {instance.id} is in state "
             f"active with status marked-for-stop; it can be started once it is disabled.")
+    if instance._state.name == "stopped":
+        clear_notices(instance)
     request.state, request._status_code = "active", "fulfilled"
     request.status_message = "Your spot request is fulfilled."
 
@@ -117,8 +131,55 @@ def capacity_returns(backend, instance_id: str) -> None:
     if request is None or request._status_code != "instance-stopped-no-capacity":
         raise ValueError(f"{instance_id} is not an interrupted, stopped spot instance")
     inst.start()
+    clear_notices(inst)
     request.state, request._status_code = "active", "fulfilled"
     request.status_message = "Your spot request is fulfilled."
+
+
+def warn(backend, instance_id: str, notice: float) -> None:
+    """The interruption notice: `spot/instance-action` now, and `interrupt` `notice` seconds
+    later (at once if 0). Only for a spot instance with stop or terminate behaviour."""
+    inst = backend.get_instance_by_id(instance_id)
+    request = request_of(backend, inst)
+    if request is None:
+        raise ValueError(f"{instance_id} is not a spot instance")
+    action = request.instance_interruption_behaviour
+    if action not in ("stop", "terminate"):
+        raise ValueError(f"interruption behaviour {action!r} is not emulated")
+    when = datetime.now(timezone.utc) + timedelta(seconds=notice)
+    inst.interruption_notice = {"action": action, "time": when.strftime(IMDS_TIME)}
+    request._status_code = "marked-for-stop" if action == "stop" else "marked-for-termination"
+    request.status_message = "Spot Instance is marked for interruption"
+    if notice <= 0:
+        interrupt(backend, instance_id)
+        return
+    timer = threading.Timer(notice, _interrupt_if_up, args=(backend, instance_id))
+    timer.daemon = True
+    TIMERS.append(timer)
+    timer.start()
+
+
+def _interrupt_if_up(backend, instance_id: str) -> None:
+    inst = backend.get_instance_by_id(instance_id)
+    if inst is not None and inst._state.name in ("pending", "running"):
+        interrupt(backend, instance_id)
+
+
+def recommend_rebalance(backend, instance_id: str) -> None:
+    """A rebalance recommendation: the spot instance is at elevated risk of interruption."""
+    inst = backend.get_instance_by_id(instance_id)
+    if request_of(backend, inst) is None:
+        raise ValueError(f"{instance_id} is not a spot instance")
+    inst.rebalance_notice = {"noticeTime": datetime.now(timezone.utc).strftime(IMDS_TIME)}
+
+
+def clear_notices(inst) -> None:
+    inst.interruption_notice = inst.rebalance_notice = None
+
+
+def cancel_timers() -> None:
+    while TIMERS:
+        TIMERS.pop().cancel()
 
 
 def install() -> None:
