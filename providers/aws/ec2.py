@@ -3,7 +3,11 @@
 The spot request is persistent with InstanceInterruptionBehavior=stop, so a reclaimed
 instance stops (keeping its disk) and can be started again. Jupyter and nbctl's agent (idle
 shutdown with `shutdown -h now`, which stops the instance since InstanceInitiatedShutdown-
-Behavior is stop; spot notices on IMDS) start from the user data at every boot.
+Behavior is stop; spot notices on IMDS) start from the user data at every boot: cloud-init
+runs a user-data script only at an instance's first boot, so the user data is a MIME
+multi-part whose cloud-config part runs `scripts-user` always (AWS's documented recipe, "How
+can I utilize user data to automatically run a script with every restart of my EC2
+instance?", and cloud-init's "User data formats").
 
 Instances are found by their `nbctl-name` tag: one DescribeInstances per region.
 """
@@ -43,10 +47,31 @@ def user_data(*, name: str, idle_timeout: int | None, metadata_url: str | None,
     from nbctl_cloud.bootscript import POWER_OFF, startup_script
     from nbctl_cloud.tunnel import instance_key
 
-    return startup_script(stop_command=STOP_COMMAND, idle_timeout=idle_timeout,
-                          preemption="ec2", metadata_url=metadata_url, jupyter_port=jupyter_port,
-                          authorized_key=instance_key("aws", name)[1],
-                          fallback_stop_command=POWER_OFF)
+    script = startup_script(stop_command=STOP_COMMAND, idle_timeout=idle_timeout,
+                            preemption="ec2", metadata_url=metadata_url,
+                            jupyter_port=jupyter_port, authorized_key=instance_key("aws", name)[1],
+                            fallback_stop_command=POWER_OFF)
+    return every_boot(script)
+
+
+EVERY_BOOT = "#cloud-config\ncloud_final_modules:\n- [scripts-user, always]\n"
+BOUNDARY = "nbctl-user-data-boundary"
+
+
+def every_boot(script: str) -> str:
+    """`script` as user data that cloud-init runs at every boot, not only the first."""
+    from email.mime.multipart import MIMEMultipart
+    from email.mime.text import MIMEText
+
+    if BOUNDARY in script:
+        raise ValueError("the boot script holds the MIME boundary")
+    msg = MIMEMultipart(boundary=BOUNDARY)  # fixed: the same spec is the same request
+    for body, subtype, filename in ((EVERY_BOOT, "cloud-config", "cloud-config.txt"),
+                                    (script, "x-shellscript", "nbctl-boot.sh")):
+        part = MIMEText(body, subtype, "us-ascii")
+        part.add_header("Content-Disposition", "attachment", filename=filename)
+        msg.attach(part)
+    return msg.as_string()
 
 
 def gpu_of(instance_type: str) -> tuple[str | None, int]:

@@ -325,3 +325,34 @@ def test_nbctls_own_user_data_boots_its_agent_which_hears_the_notice(emu, ec2):
     emu.interrupt_spot(native_id, notice=600)  # a window as long as the checks need
     wait_for(lambda: "preemption" in agent_state(), WAIT, what="the agent to hear the notice")
     assert agent_state()["preemption"]["action"] == "stop"
+
+
+def test_nbctls_user_data_starts_its_agent_again_when_ec2_restarts_the_instance(emu, ec2):
+    """cloud-init runs a user-data script only at the first boot; nbctl's user data asks for
+    `scripts-user` at every boot, so an instance EC2 restarts after an interruption is watched
+    again (idle stop, notices) with no one logging in."""
+    from nbctl_cloud.providers.aws import AwsProvider
+
+    emu.seed_dlami()
+    provider = AwsProvider(dict(CONFIG), owner="tester")
+    try:
+        native_id = provider.create(spot_spec().with_zone("us-east-1a")).native_id
+    finally:
+        provider.close()
+    wait_for(lambda: emu.machine(native_id) is not None, WAIT, what="a boot")
+    m = emu.machine(native_id)
+    state_file = m.root / "var/lib/nbctl/agent-state.json"
+
+    def agent_pid():
+        try:
+            return json.loads(state_file.read_text()).get("pid")
+        except (OSError, ValueError):
+            return None
+    wait_for(agent_pid, WAIT, what="the agent's first check")
+    first = agent_pid()
+    emu.interrupt_spot(native_id)
+    wait_for(lambda: state(ec2, native_id) == "stopped", WAIT, what="the interruption")
+    emu.spot_capacity_returns(native_id)
+    wait_for(lambda: len(m.boots) == 2, WAIT, what="EC2's restart")
+    assert m.ran[1], "nothing of the user data ran at the second boot"
+    wait_for(lambda: agent_pid() not in (None, first), WAIT, what="the agent of the second boot")

@@ -8,6 +8,7 @@ jupyter-lab), and the token it made is then looked for in everything the cloud s
 from __future__ import annotations
 
 import base64
+import email
 import os
 import signal
 import subprocess
@@ -107,7 +108,10 @@ def test_ec2_user_data_and_tags_hold_nothing_that_opens_the_notebook(monkeypatch
         aws.close()
         emu.stop()
     assert len(shown) == 2
-    script = next(v for k, v in shown.items() if k.startswith("user data"))
+    user_data = next(v for k, v in shown.items() if k.startswith("user data"))
+    # cloud-init's MIME multi-part: the shell-script part is what the instance runs
+    parts = email.message_from_string(user_data).walk()
+    script = next(p.get_payload() for p in parts if p.get_content_type() == "text/x-shellscript")
     assert "ssh-ed25519 " in script  # nbctl-admin's public key: the way in is SSH
     assert_opens_nothing(boot(script, tmp_path), shown)
 
