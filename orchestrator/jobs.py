@@ -161,8 +161,8 @@ def step(store: Store, job: Job, provider: Provider, holder: str | None = None) 
     elif status is None and job.started_at and now - job.started_at > STARTUP_GRACE:
         store.update_job(job.spec.run_id, state=JobState.FAILED,
                          detail=f"the job never reported in within {int(STARTUP_GRACE)}s: the "
-                                "machine's python3 needs nbctl's nbctl_cloud package importable "
-                                "to run it; the machine's nbctl-jobs log says why")
+                                "machine could not start nbctl's carried runtime; the machine's "
+                                "nbctl-jobs log says why")
     return get(store, job.spec.run_id)
 
 

@@ -201,6 +201,8 @@ class JobSpec:
     workdir: str | None = None
     git_url: str | None = None
     workdir_url: str | None = None  # the workdir's archive, for machines that do not share it
+    runtime_url: str | None = None  # nbctl's machine runtime, carried in the job's storage
+    runtime_sha256: str | None = None  # what the machine checks it against before running it
 
     @property
     def status_url(self) -> str:

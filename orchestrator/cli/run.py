@@ -97,6 +97,9 @@ def run(name, command, provider, gpu, preemptible, region, zones, checkpoint_url
         from .. import log
         log.get().info("packed %s (%d bytes) to %s", workdir, size, url)
         job_spec = replace(job_spec, workdir_url=url)
+    # nbctl's machine runtime goes beside it, content-hashed: no machine needs nbctl installed
+    from ..runtime_bundle import carry
+    job_spec = carry(job_spec)
     store = open_store()
     progress = Progress(fmt)
     try:

@@ -1,8 +1,10 @@
 """Jobs on spot VMs: nbctl hands a job attempt to the VM through its metadata.
 
 `run_job` writes the instance attribute `nbctl-job` (JSON: run_id, restart, command,
-checkpoint_url, status_url, workdir_url, git_url); the job launcher that the VM's start-up script
-runs (job_launcher.py) sees the change at once and starts `python3 -m nbctl_cloud.runtime.jobwrap`.
+checkpoint_url, status_url, workdir_url, git_url, and nbctl's carried runtime: runtime_url,
+runtime_sha256, requirements); the job launcher that the VM's start-up script runs
+(job_launcher.py) sees the change at once, checks and unpacks the runtime, and starts
+`python3 -m nbctl_cloud.runtime.jobwrap` from it.
 The attribute survives a stop or a preemption, and the launcher starts each (run_id, restart)
 once per disk, so rebooting never runs an attempt twice. `cancel_job` removes the attribute,
 and the launcher sends the job SIGTERM.
@@ -25,10 +27,12 @@ FINGERPRINT_TRIES = 3  # another writer changed the metadata between our read an
 
 def payload(job: "JobSpec", restart: int) -> dict:
     """What the VM needs to run this attempt; no secret goes in here (metadata is readable).
-    The working directory comes as the archive `nbctl run` packed, or as a git URL."""
+    The working directory comes as the archive `nbctl run` packed, or as a git URL; nbctl's
+    runtime as the archive in the job's storage and its sha256 (carried now if it was not)."""
+    from nbctl_cloud.runtime_bundle import launch_fields
     return {"run_id": job.run_id, "restart": int(restart), "command": list(job.command),
             "checkpoint_url": job.checkpoint_url, "status_url": job.status_url,
-            "workdir_url": job.workdir_url, "git_url": job.git_url}
+            "workdir_url": job.workdir_url, "git_url": job.git_url, **launch_fields(job)}
 
 
 def current(items: dict[str, str]) -> dict | None:

@@ -1,24 +1,29 @@
 #!/usr/bin/env python3
 """nbctl's job launcher on a Compute Engine VM: starts the job nbctl put in the VM's metadata.
 
-The start-up script installs this file and runs it at every boot. It watches the instance
-attribute `nbctl-job` on the metadata server (`wait_for_change`, so a new job starts within a
-moment) and, once per (run_id, restart), starts
+The start-up script installs this file, with nbctl_carry.py beside it (nbctl_cloud.runtime.carry),
+and runs it at every boot. It watches the instance attribute `nbctl-job` on the metadata server
+(`wait_for_change`, so a new job starts within a moment) and, once per (run_id, restart), makes
+nbctl's carried runtime ready: pip-installs the pinned packages the job lists (fsspec, gcsfs ...)
+that the VM's python3 lacks, fetches the runtime's archive from the job's storage, checks its
+sha256 against the job's, and unpacks it once per hash into --runtime-dir/<sha256> (root's, not
+writable by others). Then it starts
 
     python3 -m nbctl_cloud.runtime.jobwrap --status-url URL --run-id ID --restart N \\
         --log FILE --pidfile <job-dir>/<run_id>.pid -- COMMAND...
 
-with NBCTL_CHECKPOINT_URL set, in a folder of its own where jobwrap unpacks the working
+with PYTHONPATH set to that folder (the job inherits it: it imports the checkpoint helper from
+there) and NBCTL_CHECKPOINT_URL set, in a folder of its own where jobwrap unpacks the working
 directory `nbctl run` packed (--workdir-url) or clones its git URL (--git-url), else in --home.
+A runtime that cannot be made ready (its hash differs, it cannot be fetched, pip fails) is never
+run: the attempt's status says exited, with the reason, and the controller marks the job FAILED.
 The pid file in the agent's job dir is how the agent SIGTERMs the job on a preemption notice:
 the launcher keeps that folder root's and 0755, and removes what any other user put in it, so
 nobody else can point the agent at a process or plant a link there. A marker on the boot disk
 remembers each attempt started, so a reboot after a preemption never starts the same attempt
-twice. When the attribute is removed (`nbctl jobs
-cancel`), the jobs it started get SIGTERM.
+twice. When the attribute is removed (`nbctl jobs cancel`), the jobs it started get SIGTERM.
 
-Standard library only. The VM's python3 needs nbctl's package `nbctl_cloud` importable (its
-runtime.jobwrap, and fsspec; gcsfs too for gs:// checkpoints).
+Standard library only, run by the VM's own python3: nothing of nbctl is installed on the VM.
 """
 import argparse
 import json
@@ -76,12 +81,32 @@ def own_folder(path, mode):
             os.unlink(entry) if not stat.S_ISDIR(st.st_mode) else shutil.rmtree(entry)
 
 
+def ready_runtime(job, opts):
+    """The folder of the job's carried runtime, checked and unpacked; None when it cannot be
+    made ready, after reporting why as the attempt's status (nothing of it runs)."""
+    from nbctl_carry import ensure_packages, install, report_failure  # beside this file
+    try:
+        ensure_packages(job.get("requirements") or [])
+        return install(job.get("runtime_url") or "", job.get("runtime_sha256"), opts.runtime_dir)
+    except (OSError, ValueError) as e:
+        reason = "cannot run nbctl's runtime: %s" % e
+    print("nbctl-jobs: %s: %s" % (job["run_id"], reason), file=sys.stderr, flush=True)
+    try:
+        report_failure(job["status_url"], job["run_id"], int(job["restart"]), reason)
+    except Exception as e:  # noqa: BLE001 - the controller's start-up grace then fails it
+        print("nbctl-jobs: cannot report it: %s" % e, file=sys.stderr, flush=True)
+    return None
+
+
 def start(job, opts, children):
     """Start this attempt unless it was started before (on this disk)."""
     marker = os.path.join(opts.state_dir, "%s.%d.started" % (job["run_id"], int(job["restart"])))
     try:
         os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     except FileExistsError:
+        return
+    runtime = ready_runtime(job, opts)
+    if runtime is None:
         return
     log = os.path.join(opts.log_dir, "%s.%d.log" % (job["run_id"], int(job["restart"])))
     cmd = [sys.executable, "-m", "nbctl_cloud.runtime.jobwrap", "--status-url", job["status_url"],
@@ -92,7 +117,7 @@ def start(job, opts, children):
     elif job.get("git_url"):
         cmd += ["--git-url", job["git_url"]]
     cmd += ["--"] + job["command"]
-    env = dict(os.environ, NBCTL_CHECKPOINT_URL=job["checkpoint_url"])
+    env = dict(os.environ, NBCTL_CHECKPOINT_URL=job["checkpoint_url"], PYTHONPATH=runtime)
     try:
         children.append(subprocess.Popen(cmd, cwd=workdir(job, opts), env=env,
                                          stdin=subprocess.DEVNULL))
@@ -115,8 +140,11 @@ def main(argv=None):
     p.add_argument("--state-dir", required=True, help="markers of the attempts started")
     p.add_argument("--log-dir", required=True)
     p.add_argument("--home", required=True, help="where a job without a workdir runs")
+    p.add_argument("--runtime-dir", required=True,
+                   help="nbctl's carried runtime, unpacked into <sha256> folders")
     opts = p.parse_args(argv)
     own_folder(opts.job_dir, 0o755)  # the agent reads pids here, as root
+    own_folder(opts.runtime_dir, 0o755)  # python3 runs from here, as root and as the job
     for d in (opts.state_dir, opts.log_dir):
         own_folder(d, 0o700)
     children, last = [], "0"

@@ -1,6 +1,7 @@
 """The startup script of a spot VM: starts Jupyter and nbctl's on-VM agent (idle shutdown,
-preemption notice), built by nbctl_cloud.bootscript so every provider runs the same agent, then nbctl's
-job launcher (job_launcher.py), which starts the jobs `nbctl run` puts in the VM's metadata.
+preemption notice), built by nbctl_cloud.bootscript so every provider runs the same agent, then
+nbctl's job launcher (job_launcher.py), which starts the jobs `nbctl run` puts in the VM's metadata
+through nbctl's carried runtime (fetched and checked by nbctl_carry.py, written beside it).
 
 Every path the script writes is under "$R" (NBCTL_ROOT, empty on a real VM).
 """
@@ -16,6 +17,8 @@ if TYPE_CHECKING:
 STOP_COMMAND = "shutdown -h now"  # halting a GCE VM stops it (TERMINATED), keeping its disk
 LAUNCHER_FILE = Path(__file__).resolve().parent / "job_launcher.py"
 LAUNCHER_PATH = "/opt/nbctl/nbctl_jobs.py"
+CARRY_PATH = "/opt/nbctl/nbctl_carry.py"  # the launcher imports it: it sits beside it
+RUNTIME_DIR = "/opt/nbctl/runtime"  # nbctl's carried runtime, one folder per sha256
 HEREDOC_END = "NBCTL_JOBS_EOF"
 JOB_DIR = "/var/lib/nbctl/jobs"  # the agent's job dir: live pids there get the notice
 
@@ -49,17 +52,20 @@ def route(name: str, vm_id: int, ip: str, settings) -> "SshRoute":
 
 def launcher_section(metadata_url: str | None) -> str:
     """Bash appended to the agent's start-up script (it defines R, RUN, PY and running())."""
-    source = LAUNCHER_FILE.read_text()
+    from nbctl_cloud.runtime_bundle import machine_source
     url = f" --metadata-url {shlex.quote(metadata_url)}" if metadata_url else ""
-    return f"""
-# nbctl's job launcher: starts the job that `nbctl run` puts in the nbctl-job attribute
-cat > "$R{LAUNCHER_PATH}.new" <<'{HEREDOC_END}'
+    sources = ((CARRY_PATH, machine_source()), (LAUNCHER_PATH, LAUNCHER_FILE.read_text()))
+    files = "".join(f"""cat > "$R{path}.new" <<'{HEREDOC_END}'
 {source.rstrip(chr(10))}
 {HEREDOC_END}
-mv -f "$R{LAUNCHER_PATH}.new" "$R{LAUNCHER_PATH}"
-if running "$RUN/jobs.pid" nbctl_jobs; then kill "$(cat "$RUN/jobs.pid")"; fi
+mv -f "$R{path}.new" "$R{path}"
+""" for path, source in sources)
+    return f"""
+# nbctl's job launcher: starts the job that `nbctl run` puts in the nbctl-job attribute
+{files}if running "$RUN/jobs.pid" nbctl_jobs; then kill "$(cat "$RUN/jobs.pid")"; fi
 nohup "$PY" "$R{LAUNCHER_PATH}"{url} --job-dir "$R{JOB_DIR}" \\
   --state-dir "$R/var/lib/nbctl/launcher" --log-dir "$R/var/log/nbctl-jobs" \\
-  --home "$R/home/jupyter" >>"$R/var/log/nbctl-jobs.log" 2>&1 </dev/null &
+  --home "$R/home/jupyter" --runtime-dir "$R{RUNTIME_DIR}" \\
+  >>"$R/var/log/nbctl-jobs.log" 2>&1 </dev/null &
 echo $! > "$RUN/jobs.pid"
 """

@@ -329,7 +329,12 @@ def _pid_alive(pid: int) -> bool:
 
 
 def start_job(d: Path, job, restart: int, gpus: str | None) -> None:
-    """Start one attempt through the job wrapper, detached; once per (run_id, restart)."""
+    """Start one attempt through the job wrapper, detached; once per (run_id, restart).
+    It runs from nbctl's carried runtime, as on every machine: checked against its sha256 and
+    unpacked under the instance's folder; a runtime that fails the check ends the attempt,
+    with the reason as its status, and nothing of it runs."""
+    from nbctl_cloud.runtime.carry import install, report_failure
+    from nbctl_cloud.runtime_bundle import carried
     jobs = d / "jobs"
     jobs.mkdir(exist_ok=True)
     marker = jobs / f"{job.run_id}.{restart}.started"
@@ -342,7 +347,15 @@ def start_job(d: Path, job, restart: int, gpus: str | None) -> None:
         src = jobs / job.run_id / "src"
         src.mkdir(parents=True, exist_ok=True)
         workdir, git = str(src), ["--git-url", job.git_url]
-    env = dict(os.environ, NBCTL_CHECKPOINT_URL=job.checkpoint_url)
+    job = carried(job)
+    try:
+        runtime = install(job.runtime_url, job.runtime_sha256, str(d / "runtime"))
+    except (OSError, ValueError) as e:
+        report_failure(job.status_url, job.run_id, restart, f"cannot run nbctl's runtime: {e}")
+        return
+    # the runtime first: the job imports the checkpoint helper from it, as on a cloud machine
+    path = os.pathsep.join(p for p in (runtime, os.environ.get("PYTHONPATH")) if p)
+    env = dict(os.environ, NBCTL_CHECKPOINT_URL=job.checkpoint_url, PYTHONPATH=path)
     env["CUDA_VISIBLE_DEVICES"] = gpus if gpus is not None else ""
     cmd = [sys.executable, "-m", "nbctl_cloud.runtime.jobwrap", "--status-url", job.status_url,
            "--run-id", job.run_id, "--restart", str(restart), "--log",

@@ -24,8 +24,7 @@ import time
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from nbctl_cloud.runtime.checkpoint import Checkpointer  # noqa: E402  (after the repository path)
+from nbctl_cloud.runtime.checkpoint import Checkpointer  # nbctl carries it to the machine
 
 FEATURES, HIDDEN, SAMPLES, BATCH = 16, 32, 4096, 64
 

@@ -3,6 +3,7 @@ in the VM's metadata (once), cancel_job takes it out; and what recovery needs fr
 from __future__ import annotations
 
 import json
+from importlib.metadata import version
 
 import pytest
 from nbctl_cloud.errors import CapabilityError, CapacityError, Scope
@@ -11,12 +12,15 @@ from nbctl_cloud.model import Capability, JobSpec, State
 from tests.gcp.helpers import notebook, spot, wait_state
 
 SET_METADATA = "compute.instances.setMetadata"
+RUNTIME_SHA256 = "ab" * 32
 
 
 def job_for(spec, run_id="run-1") -> JobSpec:
     return JobSpec(run_id=run_id, instance=spec, command=["python3", "train.py", "--steps", "9"],
                    checkpoint_url="gs://bucket/run-1", workdir="/home/me/project",
-                   workdir_url="gs://bucket/run-1/_nbctl/run-1/workdir.tar.gz")
+                   workdir_url="gs://bucket/run-1/_nbctl/run-1/workdir.tar.gz",
+                   runtime_url="gs://bucket/run-1/_nbctl/run-1/runtime.tar.gz",
+                   runtime_sha256=RUNTIME_SHA256)
 
 
 def job_attribute(emu, name="sp1", zone="us-central1-a") -> dict | None:
@@ -36,8 +40,12 @@ def test_run_job_puts_the_attempt_in_the_vm_metadata(gcp, emu):
     assert job_attribute(emu) == {
         "run_id": "run-1", "restart": 2, "command": ["python3", "train.py", "--steps", "9"],
         "checkpoint_url": "gs://bucket/run-1", "status_url": "gs://bucket/run-1/_nbctl/run-1",
-        "workdir_url": "gs://bucket/run-1/_nbctl/run-1/workdir.tar.gz", "git_url": None}
-    # the laptop's path means nothing on the VM: only the archive of it travels
+        "workdir_url": "gs://bucket/run-1/_nbctl/run-1/workdir.tar.gz", "git_url": None,
+        "runtime_url": "gs://bucket/run-1/_nbctl/run-1/runtime.tar.gz",
+        "runtime_sha256": RUNTIME_SHA256,
+        "requirements": [f"fsspec=={version('fsspec')}", f"gcsfs=={version('gcsfs')}"]}
+    # the laptop's path means nothing on the VM: only the archive of it travels, beside nbctl's
+    # runtime (checked by its hash there) and the pinned packages a gs:// URL needs
 
 
 def test_run_job_keeps_the_startup_script_and_ssh_keys(gcp, emu):

@@ -2,7 +2,8 @@
 runs it, against the emulator in a subprocess whose VMs run their start-up script for real.
 
 The job is scripts/examples/train_numpy.py: seeded SGD that checkpoints through
-nbctl_cloud.runtime.checkpoint. However often and whenever the VM is preempted, the job finishes and
+nbctl_cloud.runtime.checkpoint, which the VM's python3 has only because `nbctl run` carried nbctl's
+runtime to it. However often and whenever the VM is preempted, the job finishes and
 its final weights equal, byte for byte, those of the same job never interrupted.
 """
 from __future__ import annotations
@@ -126,6 +127,23 @@ def test_a_job_preempted_at_random_points_finishes_with_the_uninterrupted_result
     assert job["state"] == "SUCCEEDED"
     assert job["preemptions"] == preempted == 2
     assert paths["out"].read_bytes() == reference
+
+
+def test_the_example_job_survives_three_preemptions_with_notice_on_a_python_without_nbctl(
+        server, tmp_path, reference):
+    """The VMs' python3 has no nbctl (tests/emulators/gcp/vms.py): the job wrapper and the
+    checkpoint helper come from the runtime `nbctl run` carried in the job's storage."""
+    name, zone = "carried1", "us-east1-c"
+    proc, paths = start_job(server, tmp_path, name, zone, step_time="0.06")  # about 10 s of steps
+    for restart in range(3):
+        assert wait_running(proc, paths["ck"], restart) is not None, f"attempt {restart}"
+        time.sleep(0.5)
+        server.control("preempt", {"name": name, "zone": zone, "notice": 1})
+    job = finish(proc, name, server.env())
+    assert job["state"] == "SUCCEEDED" and job["preemptions"] == 3
+    assert paths["out"].read_bytes() == reference
+    runtime = glob.glob(str(paths["ck"] / "_nbctl" / "*" / "runtime.tar.gz"))
+    assert len(runtime) == 1  # one runtime for every attempt, beside the working directory's
 
 
 def test_a_notice_long_enough_lets_the_job_checkpoint_and_exit_before_the_vm_goes(

@@ -89,6 +89,7 @@ def test_a_running_vm_runs_its_startup_script_under_its_own_root(gcp, vm_emu):
     vm = running_vm(gcp, vm_emu)
     assert (vm.root / "opt/nbctl/nbctl_agent.py").exists()
     assert (vm.root / "opt/nbctl/nbctl_jobs.py").exists()
+    assert (vm.root / "opt/nbctl/nbctl_carry.py").exists()  # the launcher's fetch-and-check
     assert all(alive(p) for p in pids(vm))
 
 
@@ -114,7 +115,8 @@ def test_wait_for_change_answers_when_the_attribute_changes(gcp, vm_emu):
     status, _, tag = metadata(vm, "instance/attributes/nbctl-job")
     assert status == 404
     spec = spot()
-    job = JobSpec(run_id="r1", instance=spec, command=["true"], checkpoint_url="/nonexistent")
+    job = JobSpec(run_id="r1", instance=spec, command=["true"], checkpoint_url="/nonexistent",
+                  runtime_url="/nonexistent/runtime.tar.gz", runtime_sha256="0" * 64)
     threading.Timer(0.3, gcp.run_job, ("sp1", job, 0)).start()
     status, body, _ = metadata(vm, "instance/attributes/nbctl-job",
                                query=f"?wait_for_change=true&last_etag={tag}&timeout_sec=600")
@@ -230,3 +232,42 @@ def test_a_preemption_notice_is_a_soft_off_that_terms_the_guest_before_the_power
     assert json.loads(status.read_text())["exit_code"] == 85  # SIGTERM, not the power-off
     assert until(lambda: (vm.root / "shutdown-ran").exists())
     assert gcp.get("sp1").state is State.STOPPING  # still in its window
+
+
+def test_the_vm_python_has_no_nbctl_and_the_job_imports_the_carried_runtime(gcp, vm_emu, tmp_path):
+    vm = running_vm(gcp, vm_emu)
+    python = str(vm.root / "emulator-bin/python3")
+    for module in ("nbctl_cloud", "orchestrator"):  # as on a stock Deep Learning VM image
+        r = subprocess.run([python, "-c", f"import {module}"], capture_output=True, text=True,
+                           cwd=str(vm.root), env={"PATH": "/usr/bin:/bin"}, timeout=60)
+        assert r.returncode != 0 and "ModuleNotFoundError" in r.stderr, (module, r.stderr)
+    job = JobSpec(run_id="r1", instance=spot(), checkpoint_url=str(tmp_path / "ck"),
+                  command=["python3", "-c", "import nbctl_cloud.runtime.checkpoint as c; "
+                           "print(c.__file__); print(c.Checkpointer)"], workdir=str(tmp_path))
+    gcp.run_job("sp1", job, 0)
+    status = tmp_path / "ck/_nbctl/r1/status-0.json"
+    assert until(lambda: status.exists() and json.loads(status.read_text())["state"] == "exited")
+    assert json.loads(status.read_text())["exit_code"] == 0
+    where = (tmp_path / "ck/_nbctl/r1/log-0.txt").read_text().split()[0]
+    folder = vm.root / "opt/nbctl/runtime"
+    assert Path(where).parent.parent.parent.parent == folder  # <sha256>/nbctl_cloud/runtime/...
+
+
+def test_a_runtime_changed_after_it_was_packed_never_runs_and_the_attempt_says_why(
+        gcp, vm_emu, tmp_path):
+    from nbctl_cloud.runtime_bundle import carry
+    vm = running_vm(gcp, vm_emu)
+    ran = tmp_path / "ran"
+    job = carry(JobSpec(run_id="r1", instance=spot(), checkpoint_url=str(tmp_path / "ck"),
+                        command=["touch", str(ran)], workdir=str(tmp_path)))
+    with open(job.runtime_url, "ab") as f:
+        f.write(b"\0")  # someone with access to the job's storage changed it
+    gcp.run_job("sp1", job, 0)
+    status = tmp_path / "ck/_nbctl/r1/status-0.json"
+    assert until(status.exists)
+    got = json.loads(status.read_text())
+    assert got["state"] == "exited" and got["exit_code"] == 127
+    assert job.runtime_sha256 in got["detail"] and "refusing to run it" in got["detail"]
+    # the launcher reports before it would start anything: by now it has passed this attempt by
+    assert "started r1" not in (vm.root / "var/log/nbctl-jobs.log").read_text()
+    assert not ran.exists()

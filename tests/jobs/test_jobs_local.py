@@ -1,6 +1,7 @@
 """Jobs on the local provider: run, recover from preemption, fail honestly."""
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -99,6 +100,47 @@ def test_restart_on_failure_is_bounded_by_max_restarts(nbctl, tmp_path, script):
         job = json.loads(r.stdout)
         assert job["state"] == "FAILED" and job["restarts"] == 2
         assert len((ck / "attempts.txt").read_text().split()) == 3
+    finally:
+        teardown_job(nbctl)
+
+
+def test_a_local_job_imports_the_checkpoint_helper_from_the_carried_runtime(nbctl, nbctl_home,
+                                                                            tmp_path):
+    ck = tmp_path / "ck"
+    try:
+        r = nbctl("run", "job1", "--checkpoint-url", str(ck), "--follow", "-o", "json", "--",
+                  "python3", "-c", "import nbctl_cloud.runtime.checkpoint as c; print(c.__file__)")
+        assert r.returncode == 0, r.stderr
+        job = json.loads(r.stdout)
+        [archive] = (ck / "_nbctl").glob("*/runtime.tar.gz")
+        sha = hashlib.sha256(archive.read_bytes()).hexdigest()
+        where = nbctl("jobs", "logs", job["run_id"]).stdout.splitlines()[1]
+        assert where == str(nbctl_home / "data" / "local" / "job1" / "runtime" / sha
+                            / "nbctl_cloud" / "runtime" / "checkpoint.py")
+    finally:
+        teardown_job(nbctl)
+
+
+def test_a_local_job_whose_runtime_was_changed_never_runs_and_fails_with_why(nbctl, tmp_path):
+    from nbctl_cloud import jobs
+    from nbctl_cloud.model import InstanceSpec, JobSpec
+    from nbctl_cloud.registry import get_provider
+    from nbctl_cloud.runtime_bundle import carry
+    from nbctl_cloud.store import Store
+    ran = tmp_path / "ran"
+    assert nbctl("up", "job1").returncode == 0
+    try:
+        spec = JobSpec(run_id="r1", instance=InstanceSpec(name="job1", provider="local"),
+                       command=["touch", str(ran)], checkpoint_url=str(tmp_path / "ck"),
+                       workdir=str(tmp_path))
+        spec = carry(spec)
+        with open(spec.runtime_url, "ab") as f:
+            f.write(b"\0")
+        store, provider = Store(), get_provider("local")
+        job = jobs.submit(provider, spec, store)
+        job = jobs.step(store, job, provider)
+        assert job.state.value == "FAILED" and "refusing to run it" in job.detail
+        assert spec.runtime_sha256 in job.detail and not ran.exists()
     finally:
         teardown_job(nbctl)
 

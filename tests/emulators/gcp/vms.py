@@ -13,10 +13,18 @@ runs. It answers `/computeMetadata/v1/instance/...` (name, id, zone, preempted, 
 attributes/<key> with `?wait_for_change=true&last_etag=...&timeout_sec=...`) and
 `/computeMetadata/v1/project/project-id`, only with `Metadata-Flavor: Google`, like the real one.
 
-The VM's PATH holds `python3` (this interpreter, with the repository on PYTHONPATH, as a Deep
-Learning VM image with nbctl installed would have), a `shutdown` that asks the emulator to
-stop the VM (what halting a GCE VM does), `sudo` (the ssh-keys user's, passwordless), with
-`jupyter=True` a `jupyter-lab` (a Deep Learning VM image has one), then /usr/bin:/bin.
+The VM's PATH holds `python3`, a `shutdown` that asks the emulator to stop the VM (what halting
+a GCE VM does), `sudo` (the ssh-keys user's, passwordless), with `jupyter=True` a `jupyter-lab` (a
+Deep Learning VM image has one), then /usr/bin:/bin.
+
+That `python3` stands for a Deep Learning VM image's own Python (docs: deep-learning-vm/docs/images:
+a conda Python with numpy and the frameworks, and no nbctl): the interpreter of a virtual
+environment the emulator makes once (`venv`, no pip, no system site-packages) whose only addition
+is a .pth file naming the test environment's site-packages folders, for numpy, fsspec, gcsfs. A
+.pth file adds a folder to sys.path but runs none of that folder's own .pth files, so an editable
+install's import hook there stays off; and neither the repository nor anything else is put on
+PYTHONPATH. So nbctl (`nbctl_cloud`, `orchestrator`) is not importable on the VM unless nbctl
+carries its runtime there itself, as it must on a real VM.
 
 Each VM has its own loopback address, 127.0.0.N, standing in for its external IP: its sshd
 (guest_ssh.py) listens there at the emulator's one SSH port, and anything the VM binds to
@@ -32,15 +40,16 @@ import signal
 import subprocess
 import sys
 import tempfile
+import sysconfig
 import threading
 import time
+import venv
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
-REPO = Path(__file__).resolve().parents[3]
 TICK_SECONDS = 0.02  # how often time moves while VMs run (a notice ends on time, unpolled)
 MAX_WAIT_FOR_CHANGE = 60.0
 
@@ -164,7 +173,7 @@ class VmRuntime:
     def _env(self, vm: Vm) -> dict[str, str]:
         """The environment of the VM's scripts: its root, PATH, and metadata server."""
         return {"PATH": f"{vm.root / 'emulator-bin'}:/usr/bin:/bin", "NBCTL_ROOT": str(vm.root),
-                "HOME": str(vm.root / "root"), "LANG": "C.UTF-8", "PYTHONPATH": str(REPO),
+                "HOME": str(vm.root / "root"), "LANG": "C.UTF-8",
                 "PYTHONDONTWRITEBYTECODE": "1",
                 "http_proxy": f"http://127.0.0.1:{vm.server.server_address[1]}",
                 "no_proxy": "127.0.0.1,localhost"}
@@ -220,7 +229,7 @@ class VmRuntime:
     def _write_bin(self, bin_dir: Path) -> None:
         bin_dir.mkdir(parents=True, exist_ok=True)
         tools = {
-            "python3": f'#!/bin/sh\nexec {sys.executable} "$@"\n',
+            "python3": f'#!/bin/sh\nexec {self._image_python()} "$@"\n',
             "shutdown": ("#!/bin/sh\n# halting a GCE VM stops it: ask the emulated cloud\n"
                          "exec curl -s -X POST -H 'Metadata-Flavor: Google' "
                          "http://metadata.google.internal/emulator/shutdown\n"),
@@ -233,6 +242,18 @@ class VmRuntime:
             path = bin_dir / tool
             path.write_text(text)
             path.chmod(0o755)
+
+    def _image_python(self) -> Path:
+        """The image's python3 (see the module docstring): made once, shared by the VMs."""
+        env = self.base / "image-python"
+        python = env / "bin" / "python3"
+        if not python.exists():
+            venv.EnvBuilder(with_pip=False, symlinks=True).create(env)
+            site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path("
+                                   "'purelib'))"], check=True, capture_output=True, text=True)
+            folders = dict.fromkeys(sysconfig.get_path(k) for k in ("purelib", "platlib"))
+            Path(site.stdout.strip(), "dl-image-packages.pth").write_text("\n".join(folders) + "\n")
+        return python
 
     # -- the metadata server ---------------------------------------------------------------
     def _serve_metadata(self, vm: Vm) -> ThreadingHTTPServer:
