@@ -176,15 +176,18 @@ def step(store: Store, job: Job, provider: Provider, holder: str | None = None) 
         pass
     elif state is State.PREEMPTED:
         _recover(store, job, provider, preempted=True, why="preempted")
-    elif noticed and state in (State.RUNNING, State.STOPPING, State.STOPPED):
+    elif noticed and state not in (State.DELETING, State.DELETED, State.FAILED):
+        # Stopped under the job (by hand, by a schedule), or a notice the cloud took back.
         _recover(store, job, provider, preempted=True,
                  why=f"asked to leave ({noticed}); the machine is {state.value}")
     elif exited:
         if job.spec.restart_on_failure:
             _recover(store, job, provider, preempted=False, why=f"exited with code {code}")
         else:
+            why = (f"the machine is {state.value}: the job was stopped with it" if noticed
+                   else f"the command exited with code {code}")
             store.update_job(job.spec.run_id, state=JobState.FAILED, exit_code=code,
-                             detail=status.get("detail") or f"the command exited with code {code}")
+                             detail=status.get("detail") or why)
     elif state in (State.STOPPED, State.DELETED, State.FAILED):
         store.update_job(job.spec.run_id, state=JobState.FAILED,
                          detail=f"the machine is {state.value}: the job was stopped with it")

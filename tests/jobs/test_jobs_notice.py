@@ -4,6 +4,8 @@ preemption, exit 143 by itself a failure; and what `jobs list`, `jobs logs -o js
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -177,4 +179,38 @@ def test_a_cancelled_job_is_not_taken_for_a_preempted_one(nbctl, tmp_path, exits
         job = json.loads(nbctl("jobs", "status", run_id, "-o", "json").stdout)
         assert job["state"] == "CANCELLED" and job["restarts"] == 0
     finally:
+        nbctl("down", "job1", "--yes")
+
+
+def test_a_job_signalled_as_its_machine_is_stopped_under_it_resumes_as_preempted(
+        nbctl, nbctl_home, tmp_path, reference):
+    """A machine stopped under a job (by hand, by a schedule): its shutdown sends the job SIGTERM,
+    as systemd does, and the machine ends STOPPED. The controller starts it again and the job
+    resumes, counted a preemption."""
+    from nbctl_cloud import jobs
+    from nbctl_cloud.store import Store
+    ck, out = tmp_path / "ck", tmp_path / "w.json"
+    r = nbctl("run", "job1", "--checkpoint-url", str(ck), "-o", "json", "--", sys.executable,
+              str(TRAIN), *TRAIN_ARGS, "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    run_id = json.loads(r.stdout)["run_id"]
+    try:
+        wait_for(lambda: saved_steps(ck), timeout=120, what="a first checkpoint")
+        pid = int((nbctl_home / "data" / "local" / "job1" / "jobs" / f"{run_id}.pid").read_text())
+        os.killpg(pid, signal.SIGTERM)  # the shutdown's SIGTERM to the job's processes
+        wait_for(lambda: (attempt_status(ck, run_id, 0) or {}).get("state") == "exited",
+                 timeout=60, what="the attempt to exit")
+        assert nbctl("stop", "job1").returncode == 0
+        store = Store()
+
+        def ended():
+            controller_once(nbctl)
+            return jobs.get(store, run_id).state.final
+        wait_for(ended, timeout=300, step=0.5, what="the job to end")
+        job = jobs.get(store, run_id)
+        assert job.state.value == "SUCCEEDED", job.detail
+        assert job.restarts == job.preemptions == 1
+        assert out.read_bytes() == reference
+    finally:
+        nbctl("jobs", "cancel", run_id)
         nbctl("down", "job1", "--yes")
