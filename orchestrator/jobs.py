@@ -26,6 +26,7 @@ from .store import Store, process_holder
 LEASE_SECONDS = 60.0
 STARTUP_GRACE = 120.0  # an attempt with no status file after this long never started
 NOTICE_WAIT = 180.0  # after a job exits on a notice, how long to wait for the machine to go
+RECENT_SECONDS = 24 * 3600.0  # `nbctl jobs list` shows jobs that ended this recently
 
 
 def new_run_id(name: str) -> str:
@@ -87,6 +88,12 @@ def all_jobs(store: Store, active_only: bool = False) -> list[Job]:
     return store.jobs(active_only)
 
 
+def recent_jobs(store: Store, now: float | None = None) -> list[Job]:
+    """The jobs not yet final and those that ended in the last RECENT_SECONDS, oldest first."""
+    since = (time.time() if now is None else now) - RECENT_SECONDS
+    return [j for j in store.jobs() if not j.state.final or j.updated_at >= since]
+
+
 def submit(provider: Provider, spec: JobSpec, store: Store, progress=None) -> Job:
     """Create (or reuse) the machine, record the job, start its first attempt."""
     provider.require(Capability.JOBS, spec.instance)
@@ -126,35 +133,61 @@ def read_log(spec: JobSpec, restart: int) -> str | None:
         return None
 
 
+def left_on_notice(status: dict | None) -> str | None:
+    """Why the attempt was asked to leave (nbctl's helper's "resume me" exit, or a SIGTERM or
+    SIGINT from outside: a preemption notice, the machine shutting down), or None."""
+    if not status or status.get("state") != "exited":
+        return None
+    if status.get("signal"):
+        return f"it got {status['signal']} and exited with code {status.get('exit_code')}"
+    if status.get("exit_code") == EXIT_PREEMPTED:
+        return f"it exited with code {EXIT_PREEMPTED} (preempted)"
+    return None
+
+
 def step(store: Store, job: Job, provider: Provider, holder: str | None = None) -> Job:
-    """One controller pass over one job. Returns the job as it is afterwards."""
+    """One controller pass over one job. Returns the job as it is afterwards.
+
+    A job whose machine was preempted, or that left on a notice (see left_on_notice) while its
+    machine is being taken, was stopped, or stayed up past NOTICE_WAIT, is restarted as a
+    preemption, whatever its exit code. Only an attempt that failed with no notice and no
+    preemption is a failure (restarted only with --restart-on-failure)."""
     holder = holder or process_holder()
     now = time.time()
     if job.state.final or not store.lease_job(job.spec.run_id, holder, now, LEASE_SECONDS):
+        return job
+    job = get(store, job.spec.run_id)  # as it is now: a user's cancel may have just ended it
+    if job.state.final:
         return job
     inst = provider.get(job.spec.instance.name)
     state = inst.state if inst else State.DELETED
     status = read_status(job.spec, job.restarts)
     exited = status is not None and status.get("state") == "exited"
     code = status.get("exit_code") if exited else None
+    noticed = left_on_notice(status)
     if exited and code == 0:
         store.update_job(job.spec.run_id, state=JobState.SUCCEEDED, exit_code=0, detail=None)
         log.get().info("job %s: succeeded after %d restart(s)", job.spec.run_id, job.restarts)
-    elif exited and (code == EXIT_PREEMPTED or code < 0) \
-            and state in (State.RUNNING, State.STOPPING) \
+    elif exited and (noticed or code < 0) and state in (State.RUNNING, State.STOPPING) \
             and now - status.get("ended_at", now) < NOTICE_WAIT:
         # It left on a notice, or a signal killed it: if the machine is about to be taken
         # (GCE's notice is a soft-off: STOPPING), this was a preemption, not a failure. Wait
         # for the cloud to say which.
         pass
-    elif state is State.PREEMPTED or (exited and code == EXIT_PREEMPTED):
+    elif state is State.PREEMPTED:
         _recover(store, job, provider, preempted=True, why="preempted")
+    elif noticed and state not in (State.DELETING, State.DELETED, State.FAILED):
+        # Stopped under the job (by hand, by a schedule), or a notice the cloud took back.
+        _recover(store, job, provider, preempted=True,
+                 why=f"asked to leave ({noticed}); the machine is {state.value}")
     elif exited:
         if job.spec.restart_on_failure:
             _recover(store, job, provider, preempted=False, why=f"exited with code {code}")
         else:
+            why = (f"the machine is {state.value}: the job was stopped with it" if noticed
+                   else f"the command exited with code {code}")
             store.update_job(job.spec.run_id, state=JobState.FAILED, exit_code=code,
-                             detail=status.get("detail") or f"the command exited with code {code}")
+                             detail=status.get("detail") or why)
     elif state in (State.STOPPED, State.DELETED, State.FAILED):
         store.update_job(job.spec.run_id, state=JobState.FAILED,
                          detail=f"the machine is {state.value}: the job was stopped with it")
@@ -197,7 +230,8 @@ def reprovision(provider: Provider, spec: InstanceSpec, store: Store) -> None:
 
 
 def cancel(store: Store, job: Job, provider: Provider) -> None:
+    """CANCELLED first, then stop the command: no controller takes its SIGTERM for a notice."""
     if job.state.final:
         return
-    provider.cancel_job(job.spec.instance.name, job.spec.run_id)
     store.update_job(job.spec.run_id, state=JobState.CANCELLED, detail="cancelled by the user")
+    provider.cancel_job(job.spec.instance.name, job.spec.run_id)

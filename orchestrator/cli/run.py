@@ -153,13 +153,16 @@ def jobs_group() -> None:
 
 
 @jobs_group.command(name="list")
-@click.option("--all", "show_all", is_flag=True, help="Include finished jobs.")
+@click.option("--all", "show_all", is_flag=True,
+              help="Include jobs that finished more than 24 hours ago.")
 @OUTPUT
 def jobs_list(show_all, fmt):
-    """List jobs."""
+    """List active jobs and those that finished in the last 24 hours."""
     from .. import jobs
     from ..output import emit
-    rows = [j.to_dict() for j in jobs.all_jobs(open_store(), active_only=not show_all)]
+    store = open_store()
+    found = jobs.all_jobs(store) if show_all else jobs.recent_jobs(store)
+    rows = [j.to_dict() for j in found]
     emit(rows, fmt, columns=JOB_COLUMNS, rows=rows)
 
 
@@ -178,15 +181,27 @@ def jobs_status(run_id, fmt):
 @click.argument("run_id")
 @click.option("--attempt", type=AsciiInt(min=0), default=None,
               help="Which attempt (0 = first); default: all.")
-def jobs_logs(run_id, attempt):
-    """Print the job's output, attempt by attempt."""
+@OUTPUT
+def jobs_logs(run_id, attempt, fmt):
+    """Print the job's output, attempt by attempt.
+
+    With --output json: {"run_id", "attempts": [{"attempt", "exit_code", "signal", "log"}]},
+    where exit_code and signal are null while the attempt runs and log is null before it has
+    any output."""
     from .. import jobs
+    from ..output import emit
     job = jobs.get(open_store(), run_id)
-    attempts = [attempt] if attempt is not None else range(job.restarts + 1)
-    for n in attempts:
-        text = jobs.read_log(job.spec, n)
-        click.echo(f"--- attempt {n} ---")
-        click.echo(text if text is not None else "(no output yet)")
+    attempts = []
+    for n in [attempt] if attempt is not None else range(job.restarts + 1):
+        status = jobs.read_status(job.spec, n) or {}
+        ended = status.get("state") == "exited"
+        attempts.append({"attempt": n, "log": jobs.read_log(job.spec, n),
+                         "exit_code": status.get("exit_code") if ended else None,
+                         "signal": status.get("signal") if ended else None})
+    emit({"run_id": run_id, "attempts": attempts}, fmt, text="\n".join(
+        f"--- attempt {a['attempt']} ---\n"
+        + (a["log"].rstrip("\n") if a["log"] is not None else "(no output yet)")
+        for a in attempts))
 
 
 @jobs_group.command(name="cancel")
@@ -205,21 +220,42 @@ def jobs_cancel(run_id, fmt):
 @click.command()
 @click.option("--once", is_flag=True, help="One pass over every active job, then exit.")
 @click.option("--interval", default="2s", show_default=True, help="Time between passes.")
-def controller(once, interval):
-    """Watch every active job and recover preempted ones (safe to run several)."""
+@OUTPUT
+def controller(once, interval, fmt):
+    """Watch every active job and recover preempted ones (safe to run several).
+
+    With --output json, stdout is a stream of one JSON object per line: {"event": "job", ...the
+    job...} for each job whose state or restarts changed, then {"event": "pass", "at",
+    "active", "changed"} at the end of each pass."""
     from .. import jobs
     every = seconds(interval, "--interval")
     store = open_store()
     provider = provider_cache()
     while True:
-        for job in jobs.all_jobs(store, active_only=True):
+        active = jobs.all_jobs(store, active_only=True)
+        changed = 0
+        for job in active:
             after = jobs.step(store, job, provider(job.spec.instance.provider))
             if after.state != job.state or after.restarts != job.restarts:
-                click.echo(f"{time.strftime('%H:%M:%S')} {job.spec.run_id}: {after.state.value}"
-                           f" restarts={after.restarts}", err=True)
+                changed += 1
+                if fmt == "json":
+                    _json_line(dict(after.to_dict(), event="job", at=time.time()))
+                else:
+                    click.echo(f"{time.strftime('%H:%M:%S')} {job.spec.run_id}: "
+                               f"{after.state.value} restarts={after.restarts}", err=True)
+        if fmt == "json":
+            _json_line({"event": "pass", "at": time.time(), "active": len(active),
+                        "changed": changed})
         if once:
             return
         time.sleep(every)
+
+
+def _json_line(data: dict) -> None:
+    """One line of a JSON stream, out at once: a reader sees each change as it happens."""
+    import json
+    click.echo(json.dumps(data, sort_keys=True, default=str))
+    sys.stdout.flush()
 
 
 COMMANDS = [run, jobs_group, controller]

@@ -5,7 +5,10 @@
 
 The wrapper starts CMD in the wrapper's process group with NBCTL_CHECKPOINT_URL, NBCTL_RUN_ID and
 NBCTL_RESTART set, forwards SIGTERM (the preemption notice) to it, and keeps
-`<status-url>/status-<N>.json` current: running with a heartbeat, then exited with the code.
+`<status-url>/status-<N>.json` current: running with a heartbeat, then exited with the code,
+and with the first signal that came from outside (`"signal": "SIGTERM"`, `"signalled_at"`): an
+attempt that got one was asked to leave (a preemption notice, a shutdown of the machine), and
+the controller counts whatever exit follows as a preemption, not a failure.
 First it puts the job's files in the current folder (the packed working directory, or a clone):
 if that fails, the attempt ends at once with the reason. The pid file is replaced, never written
 through, and the log is private. The status lives beside the checkpoints, so the controller
@@ -126,7 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.pidfile:
         write_pidfile(args.pidfile, os.getpid())
 
+    signalled: dict = {}
+
     def forward(signum, _frame):
+        if not signalled:
+            signalled.update(signal=signal.Signals(signum).name, signalled_at=time.time())
         try:
             os.kill(proc.pid, signum)  # a repeat of a group signal is harmless
         except ProcessLookupError:
@@ -155,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         out.close()
     copy_log(args.log, log_url)
     write_json(status_url, dict(base, state="exited", exit_code=code, ended_at=time.time(),
-                                heartbeat_at=time.time()))
+                                heartbeat_at=time.time(), **signalled))
     if args.pidfile:
         try:
             os.unlink(args.pidfile)

@@ -75,10 +75,13 @@ class JobRows:
         """Claim restart number `restarts + 1` of `run_id` and mark it RECOVERING.
 
         A compare-and-set on the restart count: of every caller that read `restarts`, in any
-        process or host, exactly one gets True; a preemption also counts one more."""
+        process or host, exactly one gets True; a preemption also counts one more. A job
+        that ended meanwhile (a user's cancel) is not claimed."""
+        active = [s.value for s in JobState if not s.final]
         with self.engine.begin() as conn:
             res = conn.execute(update(jobs).where(jobs.c.run_id == run_id,
-                                                  jobs.c.restarts == restarts).values(
+                                                  jobs.c.restarts == restarts,
+                                                  jobs.c.state.in_(active)).values(
                 restarts=restarts + 1, preemptions=jobs.c.preemptions + int(preempted),
                 state=JobState.RECOVERING.value, updated_at=time.time()))
             return res.rowcount == 1

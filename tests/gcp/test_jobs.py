@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from tests.conftest import REPO, run_nbctl
+from tests.conftest import REPO, run_nbctl, wait_for
 from tests.gcp.helpers import EmulatorProcess
 
 pytestmark = pytest.mark.slow
@@ -193,3 +193,37 @@ def test_a_workdir_too_big_to_carry_is_refused_before_any_vm(server, tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1 and "--git" in r.stderr
     assert not [i for i in server.control("state")["instances"] if i["name"] == "big1"]
     assert not (tmp_path / "ck").exists()
+
+
+OWN = REPO / "scripts" / "examples" / "train_own_checkpoints.py"
+OWN_ARGS = ("--steps", "300", "--every", "10", "--step-time", "0.03")
+
+
+def test_a_job_with_its_own_checkpoints_that_exits_143_on_the_notice_is_resumed(server, tmp_path):
+    """No nbctl helper in the job: at the soft-off's SIGTERM it saves and exits 143. Each of
+    three preemptions is a preemption, not a failure, and the result is the uninterrupted one."""
+    ref = tmp_path / "ref.json"
+    subprocess.run([sys.executable, str(OWN), "--steps", "300", "--every", "10", "--out",
+                    str(ref), "--checkpoint-url", str(tmp_path / "ref")],
+                   check=True, capture_output=True, timeout=120)
+    name, zone = "own1", "us-central1-a"
+    ck, out = tmp_path / "ck", tmp_path / "w.json"
+    env = dict(os.environ, PYTHONPATH=str(REPO), **server.env())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nbctl_cloud", "run", name, "--provider", "gcp", "--gpu", "t4",
+         "--preemptible", "--zone", zone, "--checkpoint-url", ck.as_uri(), "--max-restarts", "5",
+         "--follow", "--output", "json", "--", "python3", str(OWN), *OWN_ARGS, "--out", str(out)],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    own = ck / "own-checkpoints"
+    for restart in range(3):
+        assert wait_running(proc, ck, restart) is not None
+        seen = set(own.glob("*.json")) if own.is_dir() else set()
+        wait_for(lambda: own.is_dir() and set(own.glob("*.json")) - seen, timeout=120,
+                 what=f"a checkpoint from attempt {restart}")  # its SIGTERM handler is set
+        server.control("preempt", {"name": name, "zone": zone, "notice": 3})
+    job = finish(proc, name, server.env())
+    for restart in range(3):
+        status = attempt_status(ck, restart)
+        assert status["exit_code"] == 143 and status["signal"] == "SIGTERM", status
+    assert job["state"] == "SUCCEEDED" and job["preemptions"] == job["restarts"] == 3, job
+    assert out.read_bytes() == ref.read_bytes()
