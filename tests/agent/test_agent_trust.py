@@ -103,13 +103,20 @@ def test_agent_keeps_watching_when_every_stop_fails(fake_jupyter, token_file, tm
         agent.wait()
 
 
-def test_jupyter_that_stays_down_counts_as_idle(token_file, job_dir, tmp_path):
+def agent_on_a_silent_port(token_file, job_dir, tmp_path, *, grace: float):
+    """The agent in its loop, 1 s idle timeout, watching a Jupyter port nothing answers on:
+    (its state file, the file its stop command makes, the process)."""
     state_file, stopped = tmp_path / "state.json", tmp_path / "stopped"
     agent = start_agent(
         "--jupyter-url", f"http://127.0.0.1:{free_port()}", "--token-file", str(token_file),
         "--idle-timeout", "1", "--interval", "0.2", "--job-dir", str(job_dir),
-        "--startup-grace", "0", "--stop-command", f"touch {stopped}",
+        "--startup-grace", str(grace), "--stop-command", f"touch {stopped}",
         "--state-file", str(state_file))
+    return state_file, stopped, agent
+
+
+def test_jupyter_that_stays_down_counts_as_idle(token_file, job_dir, tmp_path):
+    state_file, stopped, agent = agent_on_a_silent_port(token_file, job_dir, tmp_path, grace=0)
     try:
         assert agent.wait(timeout=120) == 0  # it stopped the machine, then ended
         state = agent_state(state_file)
@@ -123,12 +130,7 @@ def test_a_jupyter_still_starting_gets_the_startup_grace_before_it_counts_as_idl
         token_file, job_dir, tmp_path):
     """A short idle timeout must not stop a machine whose Jupyter has not come up yet (a slow
     boot): one that has never answered counts as idle only after --startup-grace too."""
-    state_file, stopped = tmp_path / "state.json", tmp_path / "stopped"
-    agent = start_agent(
-        "--jupyter-url", f"http://127.0.0.1:{free_port()}", "--token-file", str(token_file),
-        "--idle-timeout", "1", "--interval", "0.2", "--job-dir", str(job_dir),
-        "--startup-grace", "600", "--stop-command", f"touch {stopped}",
-        "--state-file", str(state_file))
+    state_file, stopped, agent = agent_on_a_silent_port(token_file, job_dir, tmp_path, grace=600)
     try:
         state = wait_for_checks(state_file, 2)
         state = wait_for_checks(state_file, state["checks"] + 10)  # idle well past 1 s by now

@@ -215,7 +215,7 @@ def test_only_ec2_restarts_an_interrupted_instance_and_the_script_runs_only_at_f
     assert info.value.response["Error"]["Code"] == "IncorrectSpotRequestState"
     emu.spot_capacity_returns(instance_id)
     wait_for(lambda: state(ec2, instance_id) == "running", WAIT, what="EC2's restart")
-    wait_for(lambda: len(m.boots) == 2, WAIT, what="the second boot")
+    wait_for(lambda: len(m.ran) == 2, WAIT, what="cloud-init's second boot")
     assert m.ran == [["part-001"], []]  # cloud-init: a #! script runs once per instance
     assert (m.root / "boots").read_text() == "booted\n"
     assert imds(m, "/latest/meta-data/spot/instance-action", token=token(m))[0] == 404
@@ -302,7 +302,9 @@ def test_a_reset_ends_every_process_and_volume(emu, ec2):
     assert os.listdir(emu.instances.base) == []
 
 
-def test_nbctls_own_user_data_boots_its_agent_which_hears_the_notice(emu, ec2):
+def nbctl_spot_instance(emu):
+    """An EC2 spot machine nbctl creates, once booted: (instance id, its emulated machine,
+    the agent's state file there)."""
     from nbctl_cloud.providers.aws import AwsProvider
 
     emu.seed_dlami()
@@ -313,7 +315,11 @@ def test_nbctls_own_user_data_boots_its_agent_which_hears_the_notice(emu, ec2):
         provider.close()
     wait_for(lambda: emu.machine(native_id) is not None, WAIT, what="a boot")
     m = emu.machine(native_id)
-    state_file = m.root / "var/lib/nbctl/agent-state.json"
+    return native_id, m, m.root / "var/lib/nbctl/agent-state.json"
+
+
+def test_nbctls_own_user_data_boots_its_agent_which_hears_the_notice(emu, ec2):
+    native_id, m, state_file = nbctl_spot_instance(emu)
 
     def agent_state() -> dict:
         try:
@@ -331,17 +337,7 @@ def test_nbctls_user_data_starts_its_agent_again_when_ec2_restarts_the_instance(
     """cloud-init runs a user-data script only at the first boot; nbctl's user data asks for
     `scripts-user` at every boot, so an instance EC2 restarts after an interruption is watched
     again (idle stop, notices) with no one logging in."""
-    from nbctl_cloud.providers.aws import AwsProvider
-
-    emu.seed_dlami()
-    provider = AwsProvider(dict(CONFIG), owner="tester")
-    try:
-        native_id = provider.create(spot_spec().with_zone("us-east-1a")).native_id
-    finally:
-        provider.close()
-    wait_for(lambda: emu.machine(native_id) is not None, WAIT, what="a boot")
-    m = emu.machine(native_id)
-    state_file = m.root / "var/lib/nbctl/agent-state.json"
+    native_id, m, state_file = nbctl_spot_instance(emu)
 
     def agent_pid():
         try:
@@ -353,6 +349,6 @@ def test_nbctls_user_data_starts_its_agent_again_when_ec2_restarts_the_instance(
     emu.interrupt_spot(native_id)
     wait_for(lambda: state(ec2, native_id) == "stopped", WAIT, what="the interruption")
     emu.spot_capacity_returns(native_id)
-    wait_for(lambda: len(m.boots) == 2, WAIT, what="EC2's restart")
+    wait_for(lambda: len(m.ran) == 2, WAIT, what="EC2's restart and cloud-init's second boot")
     assert m.ran[1], "nothing of the user data ran at the second boot"
     wait_for(lambda: agent_pid() not in (None, first), WAIT, what="the agent of the second boot")
