@@ -94,17 +94,25 @@ class GuestSsh:
                 process_factory=command)
         self.servers[address] = self._run(serve())
 
-    def stop(self, address: str) -> None:
+    def stop(self, address: str):
+        """Close the VM's sshd; returns the closing's future, or None."""
         server = self.servers.pop(address, None)
-        if server is not None:
-            async def close():
-                server.close()
-                await server.wait_closed()
-            # not waited for: the caller may hold the lock a login is reading keys under;
-            # the loop runs this before any later start on the same address
-            asyncio.run_coroutine_threadsafe(close(), self.loop)
+        if server is None:
+            return None
+
+        async def close():
+            server.close()
+            await server.wait_closed()
+        # not waited for: the caller may hold the lock a login is reading keys under;
+        # the loop runs this before any later start on the same address
+        return asyncio.run_coroutine_threadsafe(close(), self.loop)
 
     def close(self) -> None:
-        for address in list(self.servers):
-            self.stop(address)
+        """Close every sshd, then end the loop (after the closings ran, not before)."""
+        closing = [self.stop(address) for address in list(self.servers)]
+        for future in filter(None, closing):
+            try:
+                future.result(10)
+            except Exception:  # noqa: BLE001 - shutting down: a failed close changes nothing
+                pass
         self.loop.call_soon_threadsafe(self.loop.stop)
