@@ -10,7 +10,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -18,22 +17,11 @@ from pathlib import Path
 import pytest
 
 from tests.agent.fakes import free_port
-from tests.conftest import REPO, run_nbctl
+from tests.conftest import REPO, run_nbctl, wait_for
 from tests.emulators.gcp import Delays, GcpEmulator
 
 pytestmark = pytest.mark.slow
 ZONE = "us-central1-a"
-
-
-def until(check, timeout=120.0, what="it"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"{what}: still not true after {timeout:.0f}s")
-        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -67,7 +55,8 @@ def up(emu, env, name="sp1"):
     assert res.returncode == 0, res.stderr
     vm = emu.compute.vms.vms[(ZONE, name)]
     token_file = vm.root / "opt/nbctl/jupyter-token"
-    until(lambda: token_file.exists() and token_file.read_text().strip(), what="the token")
+    wait_for(lambda: token_file.exists() and token_file.read_text().strip(), 120,
+             what="the token")
     return vm, token_file.read_text().strip()
 
 
@@ -86,7 +75,8 @@ def test_notebook_opens_only_through_nbctl_open(cloud):
         url = line.strip()
         base = url.split("/lab")[0]
         assert base.startswith("http://127.0.0.1:") and f"token={token}" in url
-        until(lambda: status(f"{base}/api/status?token={token}") == 200, what="Jupyter via ssh")
+        wait_for(lambda: status(f"{base}/api/status?token={token}") == 200, 120,
+                 what="Jupyter via ssh")
         assert status(f"{base}/api/status") == 403  # the tunnel is no way around the token
     finally:
         opener.terminate()
@@ -136,10 +126,11 @@ def test_an_impostor_on_the_jupyter_port_gets_no_token_and_jupyter_does_not_move
         vm = emu.compute.vms.vms[(ZONE, "sp1")]
         log = vm.root / "var/log/nbctl-jupyter.log"
         # port_retries=0: Jupyter ends instead of serving on another port
-        until(lambda: log.exists() and "already in use" in log.read_text(), what="Jupyter's end")
+        wait_for(lambda: log.exists() and "already in use" in log.read_text(), 120,
+                 what="Jupyter's end")
         state = vm.root / "var/lib/nbctl/agent-state.json"
-        until(lambda: state.exists() and "not held by our Jupyter" in state.read_text(),
-              what="the agent's verdict")
+        wait_for(lambda: state.exists() and "not held by our Jupyter" in state.read_text(),
+                 120, what="the agent's verdict")
         impostor.settimeout(0.5)
         with pytest.raises(socket.timeout):
             impostor.accept()  # the agent never connected: no token was offered
