@@ -64,6 +64,7 @@ class GuestSsh:
         self.port = port
         self.loop = asyncio.new_event_loop()
         self.servers: dict[str, asyncssh.SSHAcceptor] = {}
+        self.closing: list = []  # futures of the sshds' closings
         threading.Thread(target=self.loop.run_forever, daemon=True, name="gce-sshd").start()
 
     def _run(self, coro, timeout: float = 30.0):
@@ -94,23 +95,24 @@ class GuestSsh:
                 process_factory=command)
         self.servers[address] = self._run(serve())
 
-    def stop(self, address: str):
-        """Close the VM's sshd; returns the closing's future, or None."""
+    def stop(self, address: str) -> None:
+        """Close the VM's sshd (close() waits for every closing begun here)."""
         server = self.servers.pop(address, None)
         if server is None:
-            return None
+            return
 
         async def close():
             server.close()
             await server.wait_closed()
         # not waited for: the caller may hold the lock a login is reading keys under;
         # the loop runs this before any later start on the same address
-        return asyncio.run_coroutine_threadsafe(close(), self.loop)
+        self.closing.append(asyncio.run_coroutine_threadsafe(close(), self.loop))
 
     def close(self) -> None:
         """Close every sshd, then end the loop (after the closings ran, not before)."""
-        closing = [self.stop(address) for address in list(self.servers)]
-        for future in filter(None, closing):
+        for address in list(self.servers):
+            self.stop(address)
+        for future in self.closing:
             try:
                 future.result(10)
             except Exception:  # noqa: BLE001 - shutting down: a failed close changes nothing
