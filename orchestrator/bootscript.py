@@ -13,6 +13,8 @@ Layout on the machine:
   /opt/nbctl/jupyter-token              Jupyter's token, mode 0600, owned by the Jupyter user
   /var/lib/nbctl/agent-state.json       what the agent saw at its last check, and why it stopped
   /var/lib/nbctl/jobs/<run_id>.pid      running nbctl jobs (a live pid keeps the machine up)
+  /opt/nbctl/nbctl_{jobs,carry}.py      the job launcher and what checks nbctl's carried runtime
+  /opt/nbctl/runtime/<sha256>/          nbctl's carried runtime, unpacked (jobs run from it)
   /var/log/nbctl-{jupyter,agent}.log    their output
   /run/nbctl/{jupyter,agent}.pid        their pids, so a second run starts nothing twice
 """
@@ -25,6 +27,13 @@ from pathlib import Path
 
 AGENT_FILE = Path(__file__).resolve().parent / "runtime" / "nbctl_agent.py"
 AGENT_PATH = "/opt/nbctl/nbctl_agent.py"
+LAUNCHER_FILE = Path(__file__).resolve().parent / "runtime" / "job_launcher.py"
+CARRY_FILE = Path(__file__).resolve().parent / "runtime" / "carry.py"
+LAUNCHER_PATH = "/opt/nbctl/nbctl_jobs.py"
+CARRY_PATH = "/opt/nbctl/nbctl_carry.py"  # the launcher imports it: it sits beside it
+RUNTIME_DIR = "/opt/nbctl/runtime"  # nbctl's carried runtime, one folder per sha256
+JOB_DIR = "/var/lib/nbctl/jobs"  # the agent's job dir: live pids there get the notice
+JOBS_HEREDOC_END = "NBCTL_JOBS_EOF"
 TOKEN_PATH = "/opt/nbctl/jupyter-token"
 STATE_PATH = "/var/lib/nbctl/agent-state.json"
 JUPYTER_USER = "nbctl"  # runs Jupyter: no sudo, no cloud credentials of its own
@@ -180,4 +189,29 @@ if running "$RUN/agent.pid" nbctl_agent; then kill "$(cat "$RUN/agent.pid")"; fi
 nohup {agent} \\
   >>"$R/var/log/nbctl-agent.log" 2>&1 </dev/null &
 echo $! > "$RUN/agent.pid"
+"""
+
+
+def launcher_section(*, source: str, metadata_url: str | None, home: str) -> str:
+    """Bash appended to `startup_script(...)` (it defines R, RUN, PY and running()): writes
+    nbctl's job launcher (nbctl_cloud.runtime.job_launcher) and nbctl_carry.py beside it, and
+    starts the launcher watching `source` ("gce": the nbctl-job attribute; "ec2": the nbctl-job
+    instance tag). Jobs without a working directory run in `home`."""
+    url = f" --metadata-url {shlex.quote(metadata_url)}" if metadata_url else ""
+    sources = ((CARRY_PATH, CARRY_FILE.read_text()), (LAUNCHER_PATH, LAUNCHER_FILE.read_text()))
+    if any(JOBS_HEREDOC_END in text for _, text in sources):
+        raise ValueError("a launcher file holds the heredoc end marker")
+    files = "".join(f"""cat > "$R{path}.new" <<'{JOBS_HEREDOC_END}'
+{text.rstrip(chr(10))}
+{JOBS_HEREDOC_END}
+mv -f "$R{path}.new" "$R{path}"
+""" for path, text in sources)
+    return f"""
+# nbctl's job launcher: starts the job attempts that `nbctl run` hands this machine
+{files}if running "$RUN/jobs.pid" nbctl_jobs; then kill "$(cat "$RUN/jobs.pid")"; fi
+nohup "$PY" "$R{LAUNCHER_PATH}" --source {shlex.quote(source)}{url} --job-dir "$R{JOB_DIR}" \\
+  --state-dir "$R/var/lib/nbctl/launcher" --log-dir "$R/var/log/nbctl-jobs" \\
+  --home "$R"{shlex.quote(home)} --runtime-dir "$R{RUNTIME_DIR}" \\
+  >>"$R/var/log/nbctl-jobs.log" 2>&1 </dev/null &
+echo $! > "$RUN/jobs.pid"
 """

@@ -97,6 +97,7 @@ def recent_jobs(store: Store, now: float | None = None) -> list[Job]:
 def submit(provider: Provider, spec: JobSpec, store: Store, progress=None) -> Job:
     """Create (or reuse) the machine, record the job, start its first attempt."""
     provider.require(Capability.JOBS, spec.instance)
+    provider.check_job(spec)
     store.add_job(spec, provider.name)
     try:
         lifecycle.up(provider, spec.instance, store=store, wait=True,
@@ -219,9 +220,13 @@ def _recover(store: Store, job: Job, provider: Provider, *, preempted: bool, why
 
 
 def reprovision(provider: Provider, spec: InstanceSpec, store: Store) -> None:
-    """Bring the machine back: the same one first, else a fresh one in the next allowed zone."""
+    """Bring the machine back: the same one first, else a fresh one in the same or the next
+    allowed zone. A cloud that restarts a preempted machine itself (EC2) is given
+    `provider.restart_wait` seconds to do so before the machine is replaced: whichever comes
+    first, and never both (the old machine is deleted before the new one is made)."""
+    timeout = provider.restart_wait if provider.restarts_preempted else lifecycle.DEFAULT_TIMEOUT
     try:
-        lifecycle.up(provider, spec, store=store, wait=True)
+        lifecycle.up(provider, spec, store=store, wait=True, timeout=timeout)
         return
     except CapacityError:
         pass

@@ -96,7 +96,7 @@ def wait_for(provider: Provider, store: Store, name: str, targets: set[State], *
         elif current and state.settled:
             raise FailedState(_not_in(name, state, targets, inst))
         if elapsed > timeout and state is State.PREEMPTED and awaiting_cloud:
-            raise NbctlError(f"{name} is still PREEMPTED after {int(elapsed)}s: "
+            raise CapacityError(f"{name} is still PREEMPTED after {int(elapsed)}s: "
                              f"{provider.name} restarts it once capacity returns in its zone; "
                              f"wait longer (`nbctl start {name} --timeout 2h`), or `nbctl down "
                              f"{name}` and `nbctl up` it again in another --zone")

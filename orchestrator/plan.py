@@ -49,7 +49,10 @@ def build_spec(provider: Provider, name: str, *, gpu: str | None = None, preempt
                region: str | None = None, zones: tuple[str, ...] = (), image: str | None = None,
                disk_gb: int | None = None, idle_timeout: str | None = None,
                schedule_stop: str | None = None, schedule_start: str | None = None,
-               tz: str | None = None, owner: str = "nbctl") -> InstanceSpec:
+               tz: str | None = None, owner: str = "nbctl",
+               needs: tuple[Capability, ...] = ()) -> InstanceSpec:
+    """The spec of a machine, checked without network. `needs`: capabilities the machine must
+    have (a job needs JOBS), refused with the provider's own sentence before other checks."""
     provider.validate_name(name)
     gpu_name, count = parse_gpu(gpu, load_catalog().names)
     if preemptible:
@@ -77,5 +80,7 @@ def build_spec(provider: Provider, name: str, *, gpu: str | None = None, preempt
                         preemptible=preemptible, region=region, zones=zones, image=image,
                         disk_gb=validate_disk(disk_gb), idle_timeout=idle, schedule=schedule,
                         owner=owner)
+    for cap in needs:
+        provider.require(cap, spec)
     provider.validate_spec(spec)
     return spec

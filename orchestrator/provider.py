@@ -73,6 +73,9 @@ class Provider(ABC):
     # The cloud restarts a preempted machine itself once it has capacity again, and refuses a
     # user start of it (EC2's interrupted spot instances): the core waits for that restart.
     restarts_preempted: ClassVar[bool] = False
+    # With restarts_preempted: how long the core waits for that restart under a job before it
+    # replaces the machine with a new one (seconds; a provider may read it from its settings).
+    restart_wait: float = 120.0
     # Filled in for each subclass from the mixins it inherits.
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
 
@@ -246,6 +249,10 @@ class Jobs(CapabilityMixin):
     @abstractmethod
     def cancel_job(self, name: str, run_id: str) -> None:
         """Stop the job's command on the instance. If it is not running, return silently."""
+
+    def check_job(self, job: JobSpec) -> None:
+        """UserError when this job cannot run here, found before any machine is made (no
+        network). Nothing to check, by default."""
 
 
 class NotebookUrl(CapabilityMixin):

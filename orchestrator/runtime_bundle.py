@@ -14,7 +14,7 @@ For a job, `carry(job)` uploads it next to the working directory's archive in th
 `carried(job)` does that only for a spec that has no runtime yet. A provider hands the machine
 `launch_fields(job)`: the URL, the sha256 and the pinned packages the checkpoint URL needs
 (`requirements`). On the machine, nbctl_cloud.runtime.carry (standard library only; a boot script
-writes `machine_source()` beside its launcher) installs what is missing, fetches, checks the
+writes it beside its launcher, see nbctl_cloud.bootscript) installs what is missing, fetches, checks the
 hash, unpacks once per hash and runs the job wrapper from there.
 """
 from __future__ import annotations
@@ -36,7 +36,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .model import JobSpec
 
 PACKAGE_DIR = Path(__file__).resolve().parent  # the installed nbctl_cloud
-MACHINE_FILE = PACKAGE_DIR / "runtime" / "carry.py"
 ARCHIVE = "runtime.tar.gz"
 INIT = ('"""nbctl\'s machine runtime, carried to this machine by nbctl (no nbctl installed)."""\n'
         '__version__ = "%s"\n')
@@ -118,13 +117,19 @@ def requirements(checkpoint_url: str) -> list[str]:
     return pinned
 
 
+def attempt(job: "JobSpec", restart: int) -> dict:
+    """What a machine's launcher (nbctl_cloud.runtime.job_launcher) needs to run attempt
+    `restart`: the command, where it reports and checkpoints, the working directory (the
+    archive `nbctl run` packed, or a git URL) and nbctl's runtime (carried now if it was not).
+    No secret goes in here: clouds show it in metadata and tags."""
+    return {"run_id": job.run_id, "restart": int(restart), "command": list(job.command),
+            "checkpoint_url": job.checkpoint_url, "status_url": job.status_url,
+            "workdir_url": job.workdir_url, "git_url": job.git_url, **launch_fields(job)}
+
+
 def launch_fields(job: "JobSpec") -> dict:
     """What a machine's launcher needs to run the carried runtime (carrying it if not yet)."""
     job = carried(job)
     return {"runtime_url": job.runtime_url, "runtime_sha256": job.runtime_sha256,
             "requirements": requirements(job.checkpoint_url)}
 
-
-def machine_source() -> str:
-    """nbctl_cloud.runtime.carry's source: a boot script writes it beside its job launcher."""
-    return MACHINE_FILE.read_text()

@@ -66,8 +66,7 @@ def run(name, command, provider, gpu, preemptible, region, zones, checkpoint_url
     prov = get_provider(provider_name, need_sdk=False)
     prov.require(Capability.JOBS)  # before any other check: the provider's own sentence
     spec = build_spec(prov, name, gpu=gpu, preemptible=preemptible, region=region,
-                      zones=split_zones(zones), owner=owner())
-    prov.require(Capability.JOBS, spec)
+                      zones=split_zones(zones), owner=owner(), needs=(Capability.JOBS,))
     check_url(checkpoint_url)
     from .. import jobs
     from ..output import Progress, emit
@@ -86,6 +85,7 @@ def run(name, command, provider, gpu, preemptible, region, zones, checkpoint_url
                             checkpoint_url=checkpoint_url, max_restarts=max_restarts,
                             restart_on_failure=restart_on_failure, workdir=workdir,
                             git_url=git_url)
+    prov.check_job(job_spec)  # before anything is written to the job's storage
     if workdir and not prov.shares_filesystem:
         # The machine cannot see this computer's files: carry them in the job's storage,
         # before anything is created (too big a directory is refused here).

@@ -1,8 +1,8 @@
 """nbctl's carried runtime, on the machine: fetch it, check its sha256, unpack it once per hash.
 
 `nbctl run` packs nbctl's machine runtime (see nbctl_cloud.runtime_bundle) into the job's storage
-and hands the machine its URL and sha256. Before each attempt a launcher (GCE's job_launcher.py;
-an EC2 or Paperspace one the same way; the local provider in-process) calls
+and hands the machine its URL and sha256. Before each attempt a launcher (job_launcher.py on a
+cloud VM; the local provider in-process) calls
 
     ensure_packages(requirements)            # fsspec and the storage driver, pinned, if missing
     path = install(url, sha256, root)        # <root>/<sha256>, fetched and checked once

@@ -25,6 +25,7 @@ import urllib.request
 GCE_PATH = "/computeMetadata/v1/instance/preempted"
 EC2_TOKEN = "/latest/api/token"
 EC2_NOTICE = "/latest/meta-data/spot/instance-action"
+EC2_REBALANCE = "/latest/meta-data/events/recommendations/rebalance"
 METADATA = {"gce": "http://metadata.google.internal", "ec2": "http://169.254.169.254"}
 NOTICE_POLL = 5.0  # a notice gives 30-120 s: poll more often than for idleness
 TLS = ssl._create_unverified_context()
@@ -192,8 +193,11 @@ class Agent:
                              "PUT")
         if status != 200:
             raise OSError("HTTP %d for an IMDSv2 token" % status)
-        status, body = http(base + EC2_NOTICE, {"X-aws-ec2-metadata-token": token})
-        return json.loads(body) if status == 200 else None  # 404 until a notice
+        for path in (EC2_NOTICE, EC2_REBALANCE):  # 404 until a notice
+            status, body = http(base + path, {"X-aws-ec2-metadata-token": token})
+            if status == 200:
+                return dict({"action": "rebalance"}, **json.loads(body))
+        return None
 
     def check_preemption(self, now):
         st = self.state
@@ -205,15 +209,16 @@ class Agent:
             return
         if not notice:
             return
-        st.setdefault("preemption", dict(notice, noticed_at=iso(now)))
-        if self.o.signal_jobs and "signalled_at" not in st:  # once: jobs save on the first
+        if st.get("preemption", {}).get("action") != notice["action"]:
+            st["preemption"] = dict(notice, noticed_at=iso(now))
+        if self.o.signal_jobs and st.get("signalled_for") != notice["action"]:  # once a kind
             pids = live_pids(self.o.job_dir)
             for pid in pids:
                 try:
                     os.kill(pid, signal.SIGTERM)
                 except OSError:
                     pass  # ended meanwhile
-            st.update(signalled_pids=pids, signalled_at=iso(now))
+            st.update(signalled_pids=pids, signalled_at=iso(now), signalled_for=notice["action"])
 
     def save(self):
         if self.o.state_file:

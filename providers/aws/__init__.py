@@ -16,7 +16,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, ClassVar
 
-from nbctl_cloud.errors import CapacityError, NbctlError, NotFound, UserError
+from nbctl_cloud.errors import CapabilityError, CapacityError, NbctlError, NotFound, UserError
 from nbctl_cloud.locations import Location, MultiBackend
 from nbctl_cloud.model import (
     Capability,
@@ -28,6 +28,7 @@ from nbctl_cloud.model import (
     State,
 )
 from nbctl_cloud.provider import (
+    Jobs,
     NativeIdleShutdown,
     NativeSchedule,
     NotebookUrl,
@@ -41,12 +42,16 @@ from .launches import Launches
 from .settings import Settings, region_of
 
 if TYPE_CHECKING:  # pragma: no cover
+    from nbctl_cloud.model import JobSpec
+
     from .ec2 import Ec2
     from .sagemaker import SageMaker
     from .schedules import Schedules
 
 SAGEMAKER = "sagemaker"
 EC2 = "ec2"
+NO_JOBS_ON_SAGEMAKER = ("training jobs on AWS run on EC2 spot instances: add --preemptible "
+                        "(SageMaker notebook instances do not take nbctl jobs)")
 
 
 def backend_for(spec: "InstanceSpec") -> str:
@@ -55,13 +60,10 @@ def backend_for(spec: "InstanceSpec") -> str:
 
 
 class AwsProvider(MultiBackend, Provider, StopStart, NativeIdleShutdown, NativeSchedule,
-                  NotebookUrl, Spot, PreemptionRecord):
+                  NotebookUrl, Spot, PreemptionRecord, Jobs):
     name = "aws"
     extra = "aws"
     sdk_modules = ("boto3",)
-    reasons: ClassVar[dict] = {
-        Capability.JOBS: "training jobs (`nbctl run`) are not available on the aws provider yet",
-    }
     # SageMaker's rule for notebook instance names; nbctl names are also EC2 Name tags.
     name_pattern = r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}"
     name_rule = ("1-63 characters: letters, digits and hyphens, starting and ending with a "
@@ -74,6 +76,7 @@ class AwsProvider(MultiBackend, Provider, StopStart, NativeIdleShutdown, NativeS
     def __init__(self, config: dict | None = None, owner: str = "nbctl"):
         super().__init__(config, owner)
         self.settings = Settings.load(self.config)
+        self.restart_wait = self.settings.spot_restart_wait
         self._clients = None
         self._schedules: "Schedules | None" = None
         self.register_backend(EC2, self._make_ec2)
@@ -114,6 +117,10 @@ class AwsProvider(MultiBackend, Provider, StopStart, NativeIdleShutdown, NativeS
                spot: bool = False) -> list[Offer]:
         """Spot offers are EC2 instances; on-demand ones SageMaker notebook instances."""
         return self.catalog_offers(gpu, count, spot, backend=EC2 if spot else SAGEMAKER)
+
+    def unsupported(self, spec: "InstanceSpec") -> dict[Capability, str]:
+        """SageMaker notebook instances (on-demand) take no jobs."""
+        return {} if backend_for(spec) == EC2 else {Capability.JOBS: NO_JOBS_ON_SAGEMAKER}
 
     def validate_spec(self, spec: "InstanceSpec") -> None:
         self.validate_name(spec.name)
@@ -267,6 +274,29 @@ class AwsProvider(MultiBackend, Provider, StopStart, NativeIdleShutdown, NativeS
     def preemptions(self, since: datetime) -> list[Preemption]:
         """From EC2's own record: StateReason and spot request status."""
         return self.ec2.preemptions(since, self._regions())
+
+    def check_job(self, job: "JobSpec") -> None:
+        """The attempt's pointer fits an EC2 tag value; S3 storage has an instance profile."""
+        from .ec2_jobs import check
+        check(job, self.settings.instance_profile)
+
+    def run_job(self, name: str, job: "JobSpec", restart: int) -> None:
+        """EC2 only: the attempt is written to the job's storage and named in the instance's
+        `nbctl-job` tag, where the job launcher of its user data picks it up. Returns once the
+        tag is set; the same run_id and restart twice writes nothing."""
+        backend, region = self.require_location(name)
+        if backend != EC2:
+            raise CapabilityError(NO_JOBS_ON_SAGEMAKER)
+        from .ec2_jobs import run_job
+        run_job(self.ec2, name, region, job, restart)
+
+    def cancel_job(self, name: str, run_id: str) -> None:
+        """Delete the job's tags; the launcher SIGTERMs it. Gone: return silently."""
+        where = self.locate(name)
+        if where is None or where.backend != EC2:
+            return
+        from .ec2_jobs import cancel_job
+        cancel_job(self.ec2, name, where.place, run_id)
 
     def notebook_url(self, name: str) -> str:
         """SageMaker: a presigned URL; EC2: the SSH route to its Jupyter (see nbctl_cloud.tunnel)."""

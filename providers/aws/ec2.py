@@ -3,16 +3,19 @@
 The spot request is persistent with InstanceInterruptionBehavior=stop, so a reclaimed
 instance stops (keeping its disk) and can be started again. Jupyter and nbctl's agent (idle
 shutdown with `shutdown -h now`, which stops the instance since InstanceInitiatedShutdown-
-Behavior is stop; spot notices on IMDS) start from the user data at every boot: cloud-init
-runs a user-data script only at an instance's first boot, so the user data is a MIME
-multi-part whose cloud-config part runs `scripts-user` always (AWS's documented recipe, "How
-can I utilize user data to automatically run a script with every restart of my EC2
-instance?", and cloud-init's "User data formats").
+Behavior is stop; spot notices on IMDS) and nbctl's job launcher (the attempts `nbctl run`
+names in the instance tag `nbctl-job`, read from the instance metadata) start from the user
+data at every boot: cloud-init runs a user-data script only at an instance's first boot, so the
+user data is a MIME multi-part whose cloud-config part runs `scripts-user` always (AWS's
+documented recipe, "How can I utilize user data to automatically run a script with every
+restart of my EC2 instance?", and cloud-init's "User data formats"), gzip-compressed (cloud-init
+uncompresses it) to stay within EC2's 16 KB of user data.
 
 Instances are found by their `nbctl-name` tag: one DescribeInstances per region.
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
@@ -28,6 +31,8 @@ from .settings import Settings, region_of
 from .states import SPOT_REQUEST_INTERRUPTED, SPOT_STATE_REASONS, ec2_state
 
 BACKEND = "ec2"
+USER_DATA_LIMIT = 16384  # "User data is limited to 16 KB, in raw form, before it is base64-encoded"
+JOB_HOME = "/root"  # where a job without a working directory runs
 STOP_COMMAND = "shutdown -h now"  # stops the instance: InstanceInitiatedShutdownBehavior=stop
 LIVE_STATES = ["pending", "running", "stopping", "stopped", "shutting-down"]
 
@@ -40,18 +45,23 @@ def client_token(name: str, spec_hash: str, zone: str, launch: str) -> str:
 
 
 def user_data(*, name: str, idle_timeout: int | None, metadata_url: str | None,
-              jupyter_port: int) -> str:
+              jupyter_port: int) -> bytes:
     """The boot script: Jupyter on the instance's loopback, nbctl's agent watching spot
-    notices, and `nbctl-admin` allowed in with this instance's public key. No secret: the
-    same for every launch of this name, so a retried RunInstances is the same request."""
-    from nbctl_cloud.bootscript import POWER_OFF, startup_script
+    notices, nbctl's job launcher, and `nbctl-admin` allowed in with this instance's public
+    key, as gzipped user data. No secret: the same for every launch of this name, so a retried
+    RunInstances is the same request."""
+    from nbctl_cloud.bootscript import JOB_DIR, POWER_OFF, launcher_section, startup_script
     from nbctl_cloud.tunnel import instance_key
 
     script = startup_script(stop_command=STOP_COMMAND, idle_timeout=idle_timeout,
                             preemption="ec2", metadata_url=metadata_url,
                             jupyter_port=jupyter_port, authorized_key=instance_key("aws", name)[1],
-                            fallback_stop_command=POWER_OFF)
-    return every_boot(script)
+                            fallback_stop_command=POWER_OFF, job_dir=JOB_DIR)
+    script += launcher_section(source="ec2", metadata_url=metadata_url, home=JOB_HOME)
+    data = gzip.compress(every_boot(script).encode(), compresslevel=9, mtime=0)
+    if len(data) > USER_DATA_LIMIT:  # nbctl's own boot script outgrew EC2's limit: a bug
+        raise ValueError(f"the user data is {len(data)} bytes, over EC2's {USER_DATA_LIMIT}")
+    return data
 
 
 EVERY_BOOT = "#cloud-config\ncloud_final_modules:\n- [scripts-user, always]\n"
@@ -93,7 +103,7 @@ class Ec2:
         self.s = settings
         self.owner = owner
 
-    def _ec2(self, region: str):
+    def client(self, region: str):
         return self.clients.get("ec2", region)
 
     # -- reading -------------------------------------------------------------------------
@@ -103,7 +113,7 @@ class Ec2:
         out, token = [], None
         while True:
             kw = {"Filters": filters, **({"NextToken": token} if token else {})}
-            page = call(self._ec2(region).describe_instances, action="describe instances", **kw)
+            page = call(self.client(region).describe_instances, action="describe instances", **kw)
             out += [i for r in page.get("Reservations", []) for i in r.get("Instances", [])]
             token = page.get("NextToken")
             if not token:
@@ -165,7 +175,9 @@ class Ec2:
             "TagSpecifications": [{"ResourceType": "instance", "Tags": tags},
                                   {"ResourceType": "volume", "Tags": tags}],
             # IMDSv2 only; the agent asks for a session token before reading spot notices.
-            "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
+            # The launcher reads the job's tag there (InstanceMetadataTags; tags hold no secret).
+            "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled",
+                                "InstanceMetadataTags": "enabled"},
         }
         if spec.disk_gb:
             params["BlockDeviceMappings"] = [{"DeviceName": root_device, "Ebs": {
@@ -180,14 +192,14 @@ class Ec2:
             key = "Arn" if self.s.instance_profile.startswith("arn:") else "Name"
             params["IamInstanceProfile"] = {key: self.s.instance_profile}
         # Retried (TransientError) with these very params: the same request each time.
-        d = call(self._ec2(region).run_instances, action=f"launch {spec.name} in {zone}",
+        d = call(self.client(region).run_instances, action=f"launch {spec.name} in {zone}",
                  **params)["Instances"][0]
         return self.to_instance(d)
 
     def image(self, image: str | None, region: str) -> tuple[str, str]:
         """(AMI id, root device name): --image, else the configured AMI, else the newest
         Deep Learning AMI whose name matches `ami_name`."""
-        ec2 = self._ec2(region)
+        ec2 = self.client(region)
         wanted = image or self.s.ami
         if wanted:
             found = call(ec2.describe_images, action="describe image", ImageIds=[wanted])["Images"]
@@ -205,21 +217,21 @@ class Ec2:
         return newest["ImageId"], newest.get("RootDeviceName") or "/dev/xvda"
 
     def stop(self, name: str, region: str) -> None:
-        d = self._require(name, region)
+        d = self.require(name, region)
         if d["State"]["Name"] in ("stopping", "stopped"):
             return
-        call(self._ec2(region).stop_instances, action=f"stop {name}", InstanceIds=[d["InstanceId"]])
+        call(self.client(region).stop_instances, action=f"stop {name}", InstanceIds=[d["InstanceId"]])
 
     def start(self, name: str, region: str) -> str | None:
         """StartInstances; an interrupted spot instance is not started: only EC2 restarts it,
         when capacity returns (a StartInstances is refused), so the note says so."""
-        d = self._require(name, region)
+        d = self.require(name, region)
         if d["State"]["Name"] in ("pending", "running"):
             return None
         if (d.get("StateReason") or {}).get("Code") in SPOT_STATE_REASONS:
             return (f"{name} was interrupted by EC2, which alone restarts it, once spot "
                     f"capacity returns in {(d.get('Placement') or {}).get('AvailabilityZone')}")
-        call(self._ec2(region).start_instances, action=f"start {name}",
+        call(self.client(region).start_instances, action=f"start {name}",
              InstanceIds=[d["InstanceId"]])
         return None
 
@@ -229,7 +241,7 @@ class Ec2:
         d = self.find(name, region)
         if d is None or d["State"]["Name"] == "shutting-down":
             return
-        ec2 = self._ec2(region)
+        ec2 = self.client(region)
         request = d.get("SpotInstanceRequestId")
         if request:
             try:
@@ -241,14 +253,14 @@ class Ec2:
 
     def set_idle_shutdown(self, name: str, region: str, timeout: int | None) -> str | None:
         """Rewrite the user data with the new timeout (EC2 allows that only when stopped)."""
-        d = self._require(name, region)
+        d = self.require(name, region)
         if d["State"]["Name"] != "stopped":
             raise NbctlError(f"{name} is {d['State']['Name']}: EC2 changes user data only on a "
                              f"stopped instance; `nbctl stop {name}` first")
         script = user_data(name=name, idle_timeout=timeout, metadata_url=self.s.metadata_url,
                            jupyter_port=self.s.jupyter_port)
-        call(self._ec2(region).modify_instance_attribute, action=f"set idle timeout of {name}",
-             InstanceId=d["InstanceId"], UserData={"Value": script.encode()})
+        call(self.client(region).modify_instance_attribute, action=f"set idle timeout of {name}",
+             InstanceId=d["InstanceId"], UserData={"Value": script})
         return None
 
     def notebook_url(self, name: str, region: str) -> "SshRoute":
@@ -256,7 +268,7 @@ class Ec2:
         from nbctl_cloud.bootscript import SSH_USER, TOKEN_COMMAND
         from nbctl_cloud.tunnel import SshRoute, instance_key
 
-        d = self._require(name, region)
+        d = self.require(name, region)
         ip = d.get("PublicIpAddress")
         if not ip or d["State"]["Name"] != "running":
             raise NbctlError(f"{name} has no public IP yet (is it RUNNING?)")
@@ -275,7 +287,7 @@ class Ec2:
             by_request = {d["SpotInstanceRequestId"]: d for d in mine if d.get("SpotInstanceRequestId")}
             statuses = {}
             if by_request:
-                reqs = call(self._ec2(region).describe_spot_instance_requests,
+                reqs = call(self.client(region).describe_spot_instance_requests,
                             action="describe spot requests",
                             SpotInstanceRequestIds=list(by_request))["SpotInstanceRequests"]
                 statuses = {r["SpotInstanceRequestId"]: r.get("Status") or {} for r in reqs}
@@ -297,7 +309,7 @@ class Ec2:
         return out
 
     # -- helpers -------------------------------------------------------------------------
-    def _require(self, name: str, region: str) -> dict:
+    def require(self, name: str, region: str) -> dict:
         d = self.find(name, region)
         if d is None:
             raise NotFound(f"no EC2 instance named {name!r} in {region}: see "

@@ -14,6 +14,7 @@ from nbctl_cloud.errors import UserError
 DEFAULT_REGION = "us-east-1"
 DLAMI_NAME = "Deep Learning OSS Nvidia Driver AMI GPU PyTorch*"
 DLAMI_OWNERS = ("amazon",)
+DEFAULT_SPOT_RESTART_WAIT = 120.0
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,9 @@ class Settings:
     jupyter_port: int
     ssh_port: int  # where `nbctl open` reaches an EC2 instance's sshd
     presigned_url_seconds: int
+    # how long a job waits for EC2 to restart its interrupted spot instance before nbctl
+    # replaces it with a new one (same zone first, then the next allowed ones)
+    spot_restart_wait: float
 
     @classmethod
     def load(cls, config: dict) -> "Settings":
@@ -55,6 +59,7 @@ class Settings:
             jupyter_port=int(config.get("jupyter_port") or 8888),
             ssh_port=int(config.get("ssh_port") or 22),
             presigned_url_seconds=int(config.get("presigned_url_seconds") or 43200),
+            spot_restart_wait=_seconds(config, "spot_restart_wait", DEFAULT_SPOT_RESTART_WAIT),
         )
 
     def require_role(self) -> str:
@@ -74,3 +79,11 @@ class Settings:
 def region_of(zone: str) -> str:
     """us-east-1a -> us-east-1 (a region name is returned as it is)."""
     return zone[:-1] if zone and zone[-1].isalpha() and zone[-2:-1].isdigit() else zone
+
+
+def _seconds(config: dict, key: str, default: float) -> float:
+    value = config.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise UserError(f"`{key}` under [providers.aws] in nbctl's config.toml is {value!r}: "
+                        f"give a number of seconds, 0 or more (default {default:g})")
+    return float(value)

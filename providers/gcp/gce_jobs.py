@@ -25,16 +25,6 @@ JOB_KEY = "nbctl-job"
 FINGERPRINT_TRIES = 3  # another writer changed the metadata between our read and write
 
 
-def payload(job: "JobSpec", restart: int) -> dict:
-    """What the VM needs to run this attempt; no secret goes in here (metadata is readable).
-    The working directory comes as the archive `nbctl run` packed, or as a git URL; nbctl's
-    runtime as the archive in the job's storage and its sha256 (carried now if it was not)."""
-    from nbctl_cloud.runtime_bundle import launch_fields
-    return {"run_id": job.run_id, "restart": int(restart), "command": list(job.command),
-            "checkpoint_url": job.checkpoint_url, "status_url": job.status_url,
-            "workdir_url": job.workdir_url, "git_url": job.git_url, **launch_fields(job)}
-
-
 def current(items: dict[str, str]) -> dict | None:
     try:
         value = json.loads(items.get(JOB_KEY) or "null")
@@ -45,7 +35,8 @@ def current(items: dict[str, str]) -> dict | None:
 
 def run_job(gce: Gce, name: str, zone: str, job: "JobSpec", restart: int) -> None:
     """Put attempt `restart` in the VM's metadata; the same attempt twice is a no-op."""
-    want = payload(job, restart)
+    from nbctl_cloud.runtime_bundle import attempt
+    want = attempt(job, restart)
     _update(gce, name, zone, f"start job {job.run_id} on {name}",
             lambda items: None if current(items) == want else {**items, JOB_KEY: json.dumps(want)})
 

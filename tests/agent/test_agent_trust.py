@@ -157,7 +157,9 @@ def test_boot_scripts_give_the_agent_a_power_off_fallback_and_the_jupyter_pid(cl
         script = startup_script(idle_timeout=60, metadata_url=None, jupyter_port=8888)
     elif cloud == "aws":
         from nbctl_cloud.providers.aws.ec2 import user_data
-        script = user_data(name="sp1", idle_timeout=60, metadata_url=None, jupyter_port=8888)
+        import gzip
+        script = gzip.decompress(user_data(name="sp1", idle_timeout=60, metadata_url=None,
+                                           jupyter_port=8888)).decode()
     else:
         from nbctl_cloud.bootscript import startup_script
         script = startup_script(stop_command="shutdown -h now", idle_timeout=60,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import time
 
 from nbctl_cloud.model import InstanceSpec, State
@@ -28,8 +29,10 @@ def wait_state(aws, name, state, timeout=5.0):
 
 
 def decoded(user_data) -> str:
-    """A RunInstances UserData parameter (base64, as sent) or a moto attribute, as text."""
-    return base64.b64decode(str(user_data)).decode()
+    """A RunInstances UserData parameter (base64, as sent) or a moto attribute, as text
+    (uncompressed, as cloud-init does, when gzipped)."""
+    data = base64.b64decode(str(user_data))
+    return (gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data).decode()
 
 
 def on_start_script(emu, name="nb") -> str:

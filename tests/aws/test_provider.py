@@ -10,7 +10,7 @@ import pytest
 from nbctl_cloud.errors import AuthError, CapacityError, UserError
 from nbctl_cloud.model import InstanceSpec, Schedule, State
 
-from tests.aws.specs import nb_spec, spot_spec, wait_state
+from tests.aws.specs import decoded, nb_spec, spot_spec, wait_state
 from tests.emulators.aws.cron_engine import EventBridgeCron
 
 
@@ -94,7 +94,7 @@ def test_preemptible_is_a_persistent_spot_instance_that_stops(aws, emu):
     assert run["InstanceInitiatedShutdownBehavior"] == "stop"
     assert run["Placement.AvailabilityZone"] == "us-east-1b" and run["ClientToken"]
     assert run["BlockDeviceMapping.1.Ebs.VolumeSize"] == "100"
-    script = base64.b64decode(run["UserData"]).decode()
+    script = decoded(run["UserData"])
     assert "--preemption ec2" in script and "shutdown -h now" in script
     assert inst.preemptible and inst.zone == "us-east-1b"
     d = emu.ec2_backend().get_instance_by_id(inst.native_id)

@@ -8,6 +8,7 @@ jupyter-lab), and the token it made is then looked for in everything the cloud s
 from __future__ import annotations
 
 import base64
+import gzip
 import email
 import os
 import signal
@@ -101,8 +102,8 @@ def test_ec2_user_data_and_tags_hold_nothing_that_opens_the_notebook(monkeypatch
             for i in r["Instances"]:
                 attr = ec2.describe_instance_attribute(InstanceId=i["InstanceId"],
                                                        Attribute="userData")
-                shown[f"user data of {i['InstanceId']}"] = base64.b64decode(
-                    attr["UserData"]["Value"]).decode()
+                raw = base64.b64decode(attr["UserData"]["Value"])
+                shown[f"user data of {i['InstanceId']}"] = gzip.decompress(raw).decode()
                 shown[f"tags of {i['InstanceId']}"] = repr(i.get("Tags"))
     finally:
         aws.close()

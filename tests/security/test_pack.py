@@ -13,7 +13,7 @@ import tarfile
 
 import pytest
 from nbctl_cloud.errors import UserError
-from nbctl_cloud.providers.gcp.job_launcher import own_folder
+from nbctl_cloud.runtime.job_launcher import own_folder
 from nbctl_cloud.runtime import safe_tar
 from nbctl_cloud.runtime.checkpoint import Checkpointer
 from nbctl_cloud.runtime.workdir import ARCHIVE, MARKER, pack, unpack

@@ -108,6 +108,10 @@ def describe(environ: dict, body: bytes) -> Call | None:
         query = parse_qs(environ.get("QUERY_STRING", ""))
         params.update({k: v[0] for k, v in query.items()})
         return Call(service, action, region, params)
+    if service == "s3":  # REST: the method and whether the path names an object
+        parts = [p for p in path.split("/") if p]
+        kind = "Object" if len(parts) > 1 else "Bucket"
+        return Call(service, environ["REQUEST_METHOD"].title() + kind, region, {})
     params = _flat_query(body)
     return Call(service, str(params.get("Action", "Unknown")), region, params)
 

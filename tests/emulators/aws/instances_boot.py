@@ -18,8 +18,11 @@ instance starts `stopping` / `shutting-down`, and SIGKILL (the power goes) when 
 `stopped` / `terminated` (moto_ext.DELAYS.stop / .delete later).
 
 The instance reaches http://169.254.169.254 as on EC2: its http_proxy is its own IMDS (see
-imds.py), new at each boot. Its PATH holds `python3` (this interpreter, with the repository on
-PYTHONPATH, as an image with nbctl installed would have), `sudo` (passwordless, as for
+imds.py), new at each boot; what else it reaches on loopback (the emulated S3 and EC2 APIs, at
+AWS_ENDPOINT_URL when the emulator sets `endpoint`, with the credentials an instance profile
+would give it) it reaches directly. Its PATH holds `python3` (a Deep Learning AMI's Python: the
+test environment's packages without nbctl, see tests/emulators/image_python.py), `sudo`
+(passwordless, as for
 ec2-user), `shutdown`, `poweroff` and `systemctl poweroff` (a guest power-off: EC2 stops or
 terminates the instance as its InstanceInitiatedShutdownBehavior says), then /usr/bin:/bin.
 """
@@ -29,7 +32,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -37,9 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import cloud_init
+from ..image_python import image_python
 from .imds import Imds, user_data_bytes
 
-REPO = Path(__file__).resolve().parents[3]
 TICK_SECONDS = 0.02  # how often the runtime looks at the instances' states
 GOING = ("stopping", "shutting-down")
 DOWN = ("stopped", "terminated")
@@ -75,8 +77,10 @@ class Machine:
 class Ec2Runtime:
     """The processes and metadata services of the emulated instances of one account."""
 
-    def __init__(self, account: str, base_dir: str | None = None):
+    def __init__(self, account: str, base_dir: str | None = None,
+                 network: dict[str, str] | None = None):
         self.account = account
+        self.network = dict(network or {})  # what the instances' processes get to reach AWS
         self.base = Path(base_dir or tempfile.mkdtemp(prefix="ec2-instances-"))
         self.machines: dict[str, Machine] = {}
         self.lock = threading.RLock()
@@ -131,7 +135,7 @@ class Ec2Runtime:
         m.shutting_down = False
         m.boots.append(time.time())
         bin_dir = m.root / "emulator-bin"
-        _write_bin(bin_dir)
+        _write_bin(bin_dir, image_python(self.base))
         backend = inst.ec2_backend
         m.imds = Imds(lambda: backend.get_instance_by_id(m.instance_id), m.region,
                       lambda: self.power_off(m.instance_id))
@@ -171,9 +175,9 @@ class Ec2Runtime:
     def env(self, m: Machine) -> dict[str, str]:
         """The environment of the machine's boot processes: root, PATH, and its IMDS."""
         return {"PATH": f"{m.root / 'emulator-bin'}:/usr/bin:/bin", "NBCTL_ROOT": str(m.root),
-                "HOME": str(m.root / "root"), "LANG": "C.UTF-8", "PYTHONPATH": str(REPO),
+                "HOME": str(m.root / "root"), "LANG": "C.UTF-8",
                 "PYTHONDONTWRITEBYTECODE": "1", "http_proxy": m.imds.proxy,
-                "no_proxy": "127.0.0.1,localhost"}
+                "no_proxy": "127.0.0.1,localhost", **self.network}
 
     def shut_down(self, m: Machine) -> None:
         """The guest OS's shutdown at the start of a stop: SIGTERM to its processes."""
@@ -242,10 +246,10 @@ def _signal(proc: subprocess.Popen | None, sig: int) -> None:
         pass
 
 
-def _write_bin(bin_dir: Path) -> None:
+def _write_bin(bin_dir: Path, python: Path) -> None:
     bin_dir.mkdir(parents=True, exist_ok=True)
     tools = {
-        "python3": f'#!/bin/sh\nexec {sys.executable} "$@"\n',
+        "python3": f'#!/bin/sh\nexec {python} "$@"\n',
         "sudo": "#!/bin/sh\n# a passwordless sudoer; here, all is one user\nexec \"$@\"\n",
         "shutdown": POWER_OFF,
         "poweroff": POWER_OFF,

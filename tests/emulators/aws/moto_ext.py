@@ -8,6 +8,8 @@ moto answers every call at once and in its final state; the real services do not
   token with other parameters (IdempotentParameterMismatch);
 - ModifyInstanceAttribute's UserData.Value is a blob, base64 on the wire and decoded by the
   protocol: it is the script itself (moto takes the decoded bytes for base64 and refuses them);
+- user data over 16 KB (raw, before base64: EC2 User Guide, "Run commands when you launch an EC2
+  instance with user data input") is refused with InvalidParameterValue (moto takes any size);
 - RunInstances with InstanceMarketOptions opens a spot instance request that the instance
   points at (SpotInstanceRequestId), and a persistent request outlives a stop (moto makes none);
   EC2's rules for spot requests and starts are in spot.py;
@@ -24,6 +26,7 @@ they apply to a ThreadedMotoServer-style server started in the test process as w
 """
 from __future__ import annotations
 
+import base64
 import secrets
 import threading
 import time
@@ -125,6 +128,8 @@ def install() -> None:
 
 
 # -- EC2 -------------------------------------------------------------------------------------
+USER_DATA_LIMIT = 16384
+USER_DATA_TOO_LONG = "User data is limited to 16384 bytes"
 MISMATCH_MESSAGE = ("Arguments on this idempotent request are inconsistent with arguments "
                     "used in previous request(s).")
 
@@ -195,8 +200,11 @@ def _patch_ec2() -> None:
 
     def parse_user_data(value):
         # bytes come only from a blob parameter, which the protocol already decoded
-        if isinstance(value, bytes):
-            return Base64EncodedString.from_raw_bytes(value)
+        raw = value if isinstance(value, bytes) else base64.b64decode(value or b"")
+        if len(raw) > USER_DATA_LIMIT:
+            raise EC2ClientError("InvalidParameterValue", USER_DATA_TOO_LONG)
+        if isinstance(value, bytes):  # any bytes (gzip too): moto's from_raw_bytes wants UTF-8
+            return Base64EncodedString(base64.b64encode(value).decode())
         return original_parse(value)
 
     instance_responses.parse_user_data = parse_user_data

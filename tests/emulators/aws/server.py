@@ -53,7 +53,11 @@ class AwsEmulator:
         self._thread.start()
         if self._run_instances:
             from .instances_boot import Ec2Runtime
-            self.instances = Ec2Runtime(ACCOUNT, self._base_dir)
+            # The instances reach S3 and EC2 here, with what an instance profile would give
+            # them (botocore reads those from IMDS on EC2; here, from the environment).
+            network = {"AWS_ENDPOINT_URL": self.url, "AWS_ACCESS_KEY_ID": "testing",
+                       "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}
+            self.instances = Ec2Runtime(ACCOUNT, self._base_dir, network)
         return self
 
     def stop(self) -> None:

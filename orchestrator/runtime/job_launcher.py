@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
-"""nbctl's job launcher on a Compute Engine VM: starts the job nbctl put in the VM's metadata.
+"""nbctl's job launcher on a cloud VM: starts the job attempts nbctl hands the machine.
 
-The start-up script installs this file, with nbctl_carry.py beside it (nbctl_cloud.runtime.carry),
-and runs it at every boot. It watches the instance attribute `nbctl-job` on the metadata server
-(`wait_for_change`, so a new job starts within a moment) and, once per (run_id, restart), makes
-nbctl's carried runtime ready: pip-installs the pinned packages the job lists (fsspec, gcsfs ...)
-that the VM's python3 lacks, fetches the runtime's archive from the job's storage, checks its
-sha256 against the job's, and unpacks it once per hash into --runtime-dir/<sha256> (root's, not
-writable by others). Then it starts
+A machine's boot script installs this file, with nbctl_carry.py beside it (nbctl_cloud.runtime.
+carry), and runs it at every boot as root. It watches where nbctl puts the current attempt:
+- `--source gce`: the instance attribute `nbctl-job` (the attempt as JSON) on the Compute Engine
+  metadata server, with `wait_for_change`, so a new attempt starts within a moment;
+- `--source ec2`: the instance tag `nbctl-job` in the instance metadata (IMDSv2, with instance
+  tags in metadata turned on), polled every POLL_SECONDS. A tag value holds 256 characters, so
+  it names the attempt's JSON in the job's storage (`<status_url>/launch-<restart>.json`); the
+  tag `nbctl-job-requirements` lists the pinned packages (fsspec, s3fs ...) that reading it needs.
+Once per (run_id, restart) it makes nbctl's carried runtime ready: pip-installs the pinned
+packages the attempt lists that the machine's python3 lacks, fetches the runtime's archive from
+the job's storage, checks its sha256 against the attempt's, and unpacks it once per hash into
+--runtime-dir/<sha256> (root's, not writable by others). Then it starts
 
     python3 -m nbctl_cloud.runtime.jobwrap --status-url URL --run-id ID --restart N \\
         --log FILE --pidfile <job-dir>/<run_id>.pid -- COMMAND...
@@ -21,7 +26,7 @@ The pid file in the agent's job dir is how the agent SIGTERMs the job on a preem
 the launcher keeps that folder root's and 0755, and removes what any other user put in it, so
 nobody else can point the agent at a process or plant a link there. A marker on the boot disk
 remembers each attempt started, so a reboot after a preemption never starts the same attempt
-twice. When the attribute is removed (`nbctl jobs cancel`), the jobs it started get SIGTERM.
+twice. When the attempt is taken away (`nbctl jobs cancel`), the jobs it started get SIGTERM.
 
 Standard library only, run by the VM's own python3: nothing of nbctl is installed on the VM.
 """
@@ -37,22 +42,83 @@ import time
 import urllib.error
 import urllib.request
 
-ATTRIBUTE = "/computeMetadata/v1/instance/attributes/nbctl-job"
+GCE_ATTRIBUTE = "/computeMetadata/v1/instance/attributes/nbctl-job"
+EC2_TOKEN = "/latest/api/token"
+EC2_TAGS = "/latest/meta-data/tags/instance/"
+EC2_TOKEN_TTL = 21600
 WAIT_SECONDS = 15  # each wait_for_change call returns by then, so children are reaped
+POLL_SECONDS = 1.0  # how often the EC2 tag is read (IMDS is on the machine: cheap)
+BASES = {"gce": "http://metadata.google.internal", "ec2": "http://169.254.169.254"}
 
 
-def fetch(base, last_etag):
-    """(value or None, etag) of the attribute, after it differs from last_etag or a timeout."""
-    url = "%s%s?wait_for_change=true&timeout_sec=%d&last_etag=%s" % (
-        base.rstrip("/"), ATTRIBUTE, WAIT_SECONDS, last_etag)
-    req = urllib.request.Request(url, headers={"Metadata-Flavor": "Google"})
+def http(url, headers, method="GET", timeout=WAIT_SECONDS + 10):
+    """(status, body, headers) of a request to the metadata service; OSError if unreachable."""
+    req = urllib.request.Request(url, headers=headers, method=method)
     try:
-        with urllib.request.urlopen(req, timeout=WAIT_SECONDS + 10) as resp:
-            return resp.read().decode(), resp.headers.get("ETag") or "0"
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read().decode(), resp.headers
     except urllib.error.HTTPError as e:
-        if e.code == 404:
-            return None, e.headers.get("ETag") or "0"
-        raise OSError("HTTP %d from the metadata server" % e.code)
+        return e.code, "", e.headers
+
+
+class Gce:
+    """The attempt in the `nbctl-job` attribute, as JSON; each change at once."""
+
+    def __init__(self, base):
+        self.base = base.rstrip("/")
+
+    def next(self, last):
+        """(the attempt's JSON or None, etag), after it differs from `last` or a timeout."""
+        url = "%s%s?wait_for_change=true&timeout_sec=%d&last_etag=%s" % (
+            self.base, GCE_ATTRIBUTE, WAIT_SECONDS, last)
+        status, body, headers = http(url, {"Metadata-Flavor": "Google"})
+        if status == 404:
+            return None, headers.get("ETag") or "0"
+        if status != 200:
+            raise OSError("HTTP %d from the metadata server" % status)
+        return body, headers.get("ETag") or "0"
+
+
+class Ec2:
+    """The attempt named by the `nbctl-job` instance tag, read from the job's storage."""
+
+    def __init__(self, base):
+        self.base = base.rstrip("/")
+        self.token, self.expires = None, 0.0
+
+    def tag(self, key):
+        if self.token is None or time.monotonic() > self.expires:
+            status, token, _ = http(self.base + EC2_TOKEN, {
+                "X-aws-ec2-metadata-token-ttl-seconds": str(EC2_TOKEN_TTL)}, "PUT")
+            if status != 200:
+                raise OSError("HTTP %d for an IMDSv2 token" % status)
+            self.token, self.expires = token, time.monotonic() + EC2_TOKEN_TTL - 60
+        status, body, _ = http(self.base + EC2_TAGS + key, {"X-aws-ec2-metadata-token": self.token})
+        if status == 401:
+            self.token = None  # expired early (a reboot of IMDS): ask again next time
+        if status == 404:
+            return None
+        if status != 200:
+            raise OSError("HTTP %d for the instance tag %s (are instance tags in the metadata "
+                          "turned on?)" % (status, key))
+        return body.strip()
+
+    def next(self, last):
+        """(the attempt's JSON or None, the tag's value), once the tag differs from `last` or
+        after WAIT_SECONDS."""
+        deadline = time.monotonic() + WAIT_SECONDS
+        while True:
+            pointer = self.tag("nbctl-job") or ""
+            if pointer != last or time.monotonic() >= deadline:
+                break
+            time.sleep(POLL_SECONDS)
+        if not pointer:
+            return None, ""
+        if pointer == last:
+            return None, last  # no change within WAIT_SECONDS
+        from nbctl_carry import ensure_packages, fetch  # beside this file
+        ensure_packages((self.tag("nbctl-job-requirements") or "").split())
+        return fetch(pointer).decode(), pointer
 
 
 def workdir(job, opts):
@@ -135,7 +201,9 @@ def cancel(children):
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="nbctl-jobs", description=__doc__.split("\n")[0])
-    p.add_argument("--metadata-url", default="http://metadata.google.internal")
+    p.add_argument("--source", choices=sorted(BASES), default="gce",
+                   help="where nbctl puts the attempt: GCE metadata or an EC2 instance tag")
+    p.add_argument("--metadata-url", help="the metadata service's base URL")
     p.add_argument("--job-dir", required=True, help="the agent's folder of <run_id>.pid files")
     p.add_argument("--state-dir", required=True, help="markers of the attempts started")
     p.add_argument("--log-dir", required=True)
@@ -143,18 +211,21 @@ def main(argv=None):
     p.add_argument("--runtime-dir", required=True,
                    help="nbctl's carried runtime, unpacked into <sha256> folders")
     opts = p.parse_args(argv)
+    source = (Gce if opts.source == "gce" else Ec2)(opts.metadata_url or BASES[opts.source])
     own_folder(opts.job_dir, 0o755)  # the agent reads pids here, as root
     own_folder(opts.runtime_dir, 0o755)  # python3 runs from here, as root and as the job
     for d in (opts.state_dir, opts.log_dir):
         own_folder(d, 0o700)
-    children, last = [], "0"
+    children, last, failures = [], "0" if opts.source == "gce" else "", 0
     while True:
         children = [c for c in children if c.poll() is None]  # reap the finished ones
         try:
-            value, tag = fetch(opts.metadata_url, last)
+            value, tag = source.next(last)
+            failures = 0
         except (OSError, ValueError) as e:
-            print("nbctl-jobs: metadata server: %s" % e, file=sys.stderr, flush=True)
-            time.sleep(1)
+            failures += 1
+            print("nbctl-jobs: %s" % e, file=sys.stderr, flush=True)
+            time.sleep(min(2 ** failures, 60) / 2)
             continue
         if tag == last:
             continue  # the wait timed out with no change
@@ -165,7 +236,7 @@ def main(argv=None):
         try:
             job = json.loads(value)
         except ValueError:
-            print("nbctl-jobs: nbctl-job is not JSON", file=sys.stderr, flush=True)
+            print("nbctl-jobs: the attempt is not JSON", file=sys.stderr, flush=True)
             continue
         start(job, opts, children)
 
