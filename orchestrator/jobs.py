@@ -169,6 +169,11 @@ def step(store: Store, job: Job, provider: Provider, holder: str | None = None) 
     if exited and code == 0:
         store.update_job(job.spec.run_id, state=JobState.SUCCEEDED, exit_code=0, detail=None)
         log.get().info("job %s: succeeded after %d restart(s)", job.spec.run_id, job.restarts)
+    elif state is State.RUNNING and _restarted_since(inst, status):
+        # The machine went down under the attempt and is back (EC2 restarts an interrupted
+        # spot instance itself, perhaps before this controller ever saw it down).
+        _recover(store, job, provider, preempted=True,
+                 why="its machine went down under it and started again")
     elif exited and (noticed or code < 0) and state in (State.RUNNING, State.STOPPING) \
             and now - status.get("ended_at", now) < NOTICE_WAIT:
         # It left on a notice, or a signal killed it: if the machine is about to be taken
@@ -198,6 +203,13 @@ def step(store: Store, job: Job, provider: Provider, holder: str | None = None) 
                                 "machine could not start nbctl's carried runtime; the machine's "
                                 "nbctl-jobs log says why")
     return get(store, job.spec.run_id)
+
+
+def _restarted_since(inst, status: dict | None) -> bool:
+    """True if the machine started after the attempt did (the cloud's clock against the
+    machine's; an attempt starts well after its machine's boot)."""
+    booted = getattr(inst, "booted_at", None)
+    return bool(booted and status and booted.timestamp() > status.get("started_at", float("inf")))
 
 
 def _recover(store: Store, job: Job, provider: Provider, *, preempted: bool, why: str) -> None:

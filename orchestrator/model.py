@@ -90,11 +90,13 @@ class Instance:
     labels: dict[str, str] = field(default_factory=dict)
     created_at: datetime | None = None
     detail: str | None = None  # the cloud's own words about the state, if any
+    booted_at: datetime | None = None  # when it last started, where the cloud says so
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["state"] = self.state.value
-        d["created_at"] = self.created_at.isoformat() if self.created_at else None
+        for key in ("created_at", "booted_at"):
+            d[key] = d[key].isoformat() if d[key] else None
         return d
 
 

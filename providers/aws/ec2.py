@@ -135,7 +135,8 @@ class Ec2:
             gpu=gpu, gpu_count=count, preemptible=d.get("InstanceLifecycle") == "spot",
             backend=BACKEND, labels={k: v for k, v in tags.items()
                                               if k.startswith("nbctl-")},
-            created_at=d.get("LaunchTime"), detail=detail)
+            created_at=d.get("LaunchTime"), detail=detail,
+            booted_at=d.get("LaunchTime"))  # EC2: "the time the instance was last launched"
 
     def get(self, name: str, region: str) -> Instance | None:
         d = self.find(name, region)

@@ -352,3 +352,20 @@ def test_nbctls_user_data_starts_its_agent_again_when_ec2_restarts_the_instance(
     wait_for(lambda: len(m.ran) == 2, WAIT, what="EC2's restart and cloud-init's second boot")
     assert m.ran[1], "nothing of the user data ran at the second boot"
     wait_for(lambda: agent_pid() not in (None, first), WAIT, what="the agent of the second boot")
+
+
+def test_nbctls_agent_relays_a_rebalance_recommendation_as_a_notice(emu, ec2):
+    """EC2's rebalance recommendation (IMDS events/recommendations/rebalance) comes before an
+    interruption, if at all: the agent treats it as a notice, so a job checkpoints early."""
+    native_id, m, state_file = nbctl_spot_instance(emu)
+
+    def agent_state() -> dict:
+        try:
+            return json.loads(state_file.read_text())
+        except (OSError, ValueError):
+            return {}
+    wait_for(lambda: agent_state(), WAIT, what="the agent's first check")
+    emu.recommend_rebalance(native_id)
+    wait_for(lambda: "preemption" in agent_state(), WAIT, what="the agent to hear it")
+    assert agent_state()["preemption"]["action"] == "rebalance"
+    assert "noticeTime" in agent_state()["preemption"]

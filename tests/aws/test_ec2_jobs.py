@@ -206,3 +206,29 @@ def test_jobs_on_sagemaker_and_unreachable_storage_are_refused_before_anything_i
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "instance_profile" in r.stderr, r.stderr
     assert emu.count("RunInstances") == 0 and emu.count("CreateNotebookInstance") == 0
+
+
+def test_a_cancelled_job_loses_its_tag_and_its_command_gets_sigterm(emu, cli_env, tmp_path):
+    env = cli_env(restart_wait=60)
+    name, ck = "ec2cancel", (tmp_path / "ck").as_uri()
+    started = subprocess.run(
+        [sys.executable, "-m", "nbctl_cloud", "run", name, "--provider", "aws", "--gpu", "t4",
+         "--preemptible", "--zone", "us-east-1a", "--checkpoint-url", ck, "--output", "json",
+         "--", "python3", "-c", "import time; time.sleep(600)"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=WAIT * 2)
+    assert started.returncode == 0, started.stderr
+    run_id = json.loads(started.stdout)["run_id"]
+    try:
+        wait_for(lambda: (attempt_status(ck, 0) or {}).get("state") == "running", WAIT,
+                 what="the job to run")
+        tags = {t["Key"]: t["Value"] for t in the_instance(name)["Tags"]}
+        assert tags["nbctl-job"].endswith(f"/{run_id}/launch-0.json")
+        cancelled = subprocess.run([sys.executable, "-m", "nbctl_cloud", "jobs", "cancel", run_id],
+                                   cwd=REPO, env=env, capture_output=True, text=True, timeout=WAIT)
+        assert cancelled.returncode == 0, cancelled.stderr
+        assert "nbctl-job" not in {t["Key"] for t in the_instance(name)["Tags"]}
+        wait_for(lambda: (attempt_status(ck, 0) or {}).get("state") == "exited", WAIT,
+                 what="the command to end on the launcher's SIGTERM")
+        assert attempt_status(ck, 0)["signal"] == "SIGTERM"
+    finally:
+        run_nbctl("down", name, "--yes", env=env)

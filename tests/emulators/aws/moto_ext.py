@@ -8,6 +8,7 @@ moto answers every call at once and in its final state; the real services do not
   token with other parameters (IdempotentParameterMismatch);
 - ModifyInstanceAttribute's UserData.Value is a blob, base64 on the wire and decoded by the
   protocol: it is the script itself (moto takes the decoded bytes for base64 and refuses them);
+- a start moves the instance's LaunchTime on ("the time that the instance was last launched");
 - user data over 16 KB (raw, before base64: EC2 User Guide, "Run commands when you launch an EC2
   instance with user data input") is refused with InvalidParameterValue (moto takes any size);
 - RunInstances with InstanceMarketOptions opens a spot instance request that the instance
@@ -161,6 +162,17 @@ def _patch_ec2() -> None:
         self.interruption_notice = self.rebalance_notice = None  # see spot.warn
 
     Instance.__init__ = init
+    original_start = Instance.start
+
+    def start(self):
+        # EC2 API Reference, Instance: LaunchTime is "the time that the instance was last
+        # launched": a start (by the owner, or by EC2 after an interruption) moves it on.
+        from moto.core.utils import utcnow
+        previous = original_start(self)
+        self.launch_time = utcnow()
+        return previous
+
+    Instance.start = start
 
     class LinkedSpotRequest(SpotInstanceRequest):
         """A spot request fulfilled by an instance RunInstances already made."""
