@@ -36,6 +36,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..guest import power_off, signal_group, wipe, write_tools
 from . import cloud_init
 from .imds import Imds, user_data_bytes
 
@@ -178,16 +179,11 @@ class Ec2Runtime:
     def shut_down(self, m: Machine) -> None:
         """The guest OS's shutdown at the start of a stop: SIGTERM to its processes."""
         m.shutting_down = True
-        _signal(m.proc, signal.SIGTERM)
+        signal_group(m.proc, signal.SIGTERM)
 
     def halt(self, m: Machine) -> None:
         """Power off: kill every process of the machine and its IMDS. Its disk stays."""
-        if m.proc is not None:
-            _signal(m.proc, signal.SIGKILL)
-            try:
-                m.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
+        power_off(m.proc)
         m.proc = None
         if m.imds is not None:
             m.imds.close()
@@ -199,11 +195,7 @@ class Ec2Runtime:
         if m is None:
             return
         self.halt(m)
-        for _ in range(100):  # a killed process may still be finishing a write in there
-            shutil.rmtree(m.root, ignore_errors=True)
-            if not m.root.exists():
-                break
-            time.sleep(0.05)
+        wipe(m.root)
 
     def power_off(self, instance_id: str) -> None:
         """A power-off from inside the guest: EC2 stops the instance, or terminates it if its
@@ -233,26 +225,12 @@ class Ec2Runtime:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-def _signal(proc: subprocess.Popen | None, sig: int) -> None:
-    if proc is None:
-        return
-    try:
-        os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 def _write_bin(bin_dir: Path) -> None:
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    tools = {
+    write_tools(bin_dir, {
         "python3": f'#!/bin/sh\nexec {sys.executable} "$@"\n',
         "sudo": "#!/bin/sh\n# a passwordless sudoer; here, all is one user\nexec \"$@\"\n",
         "shutdown": POWER_OFF,
         "poweroff": POWER_OFF,
         "systemctl": ('#!/bin/sh\n# only `systemctl poweroff` is emulated\n'
                       '[ "$1" = poweroff ] || exit 1\n' + POWER_OFF.split("\n", 2)[2]),
-    }
-    for tool, text in tools.items():
-        path = bin_dir / tool
-        path.write_text(text)
-        path.chmod(0o755)
+    })
