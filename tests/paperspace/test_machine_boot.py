@@ -137,6 +137,18 @@ def test_a_stop_sends_sigterm_to_the_scripts_processes_then_the_power_goes(emu, 
     assert m.proc is None and not m.up
 
 
+def test_an_auto_shutdown_is_the_guests_shutdown_too(emu, api):
+    emu.hour_seconds = 0.5  # one hour of autoShutdownTimeout lasts half a second here
+    mid, _ = create(api, LINGER)
+    m = emu.machine(mid)
+    child = pid_in(m.root / "child.pid")
+    api.put(f"machines/{mid}", json={"autoShutdownEnabled": True,
+                                     "autoShutdownTimeout": 1}).raise_for_status()
+    wait_for(lambda: (m.root / "got-term").exists(), WAIT, what="SIGTERM at stopping")
+    wait_state(api, mid, "off")
+    wait_for(lambda: not alive(child), WAIT, what="the power to go")
+
+
 def test_a_restart_is_a_shutdown_and_a_boot(emu, api):
     mid, sid = create(api, LINGER)
     m = emu.machine(mid)
