@@ -2,7 +2,7 @@
 user runs it, against moto whose instances boot their user data for real (tests/emulators/aws),
 with checkpoints in (emulated) S3.
 
-The instances' python3 has no nbctl (tests/emulators/image_python.py): the job launcher comes
+The instances' python3 has no nbctl (tests/emulators/guest.py): the job launcher comes
 from the user data, the job wrapper and the checkpoint helper from the runtime `nbctl run`
 carried to S3. EC2's rules hold: an interrupted spot instance stops, a start of it is refused,
 and only EC2 restarts it when capacity returns; nbctl either waits for that or, past

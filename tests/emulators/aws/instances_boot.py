@@ -21,7 +21,7 @@ The instance reaches http://169.254.169.254 as on EC2: its http_proxy is its own
 imds.py), new at each boot; what else it reaches on loopback (the emulated S3 and EC2 APIs, at
 AWS_ENDPOINT_URL when the emulator sets `endpoint`, with the credentials an instance profile
 would give it) it reaches directly. Its PATH holds `python3` (a Deep Learning AMI's Python: the
-test environment's packages without nbctl, see tests/emulators/image_python.py), `sudo`
+test environment's packages without nbctl, see tests/emulators/guest.py), `sudo`
 (passwordless, as for
 ec2-user), `shutdown`, `poweroff` and `systemctl poweroff` (a guest power-off: EC2 stops or
 terminates the instance as its InstanceInitiatedShutdownBehavior says), then /usr/bin:/bin.
@@ -38,8 +38,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..guest import image_python, power_off, signal_group, wipe, write_tools
 from . import cloud_init
-from ..image_python import image_python
 from .imds import Imds, user_data_bytes
 
 TICK_SECONDS = 0.02  # how often the runtime looks at the instances' states
@@ -135,7 +135,7 @@ class Ec2Runtime:
         m.shutting_down = False
         m.boots.append(time.time())
         bin_dir = m.root / "emulator-bin"
-        _write_bin(bin_dir, image_python(self.base))
+        _write_bin(bin_dir, image_python(self.base / "image-python"))
         backend = inst.ec2_backend
         m.imds = Imds(lambda: backend.get_instance_by_id(m.instance_id), m.region,
                       lambda: self.power_off(m.instance_id))
@@ -182,16 +182,11 @@ class Ec2Runtime:
     def shut_down(self, m: Machine) -> None:
         """The guest OS's shutdown at the start of a stop: SIGTERM to its processes."""
         m.shutting_down = True
-        _signal(m.proc, signal.SIGTERM)
+        signal_group(m.proc, signal.SIGTERM)
 
     def halt(self, m: Machine) -> None:
         """Power off: kill every process of the machine and its IMDS. Its disk stays."""
-        if m.proc is not None:
-            _signal(m.proc, signal.SIGKILL)
-            try:
-                m.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
+        power_off(m.proc)
         m.proc = None
         if m.imds is not None:
             m.imds.close()
@@ -203,11 +198,7 @@ class Ec2Runtime:
         if m is None:
             return
         self.halt(m)
-        for _ in range(100):  # a killed process may still be finishing a write in there
-            shutil.rmtree(m.root, ignore_errors=True)
-            if not m.root.exists():
-                break
-            time.sleep(0.05)
+        wipe(m.root)
 
     def power_off(self, instance_id: str) -> None:
         """A power-off from inside the guest: EC2 stops the instance, or terminates it if its
@@ -237,26 +228,12 @@ class Ec2Runtime:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-def _signal(proc: subprocess.Popen | None, sig: int) -> None:
-    if proc is None:
-        return
-    try:
-        os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 def _write_bin(bin_dir: Path, python: Path) -> None:
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    tools = {
+    write_tools(bin_dir, {
         "python3": f'#!/bin/sh\nexec {python} "$@"\n',
         "sudo": "#!/bin/sh\n# a passwordless sudoer; here, all is one user\nexec \"$@\"\n",
         "shutdown": POWER_OFF,
         "poweroff": POWER_OFF,
         "systemctl": ('#!/bin/sh\n# only `systemctl poweroff` is emulated\n'
                       '[ "$1" = poweroff ] || exit 1\n' + POWER_OFF.split("\n", 2)[2]),
-    }
-    for tool, text in tools.items():
-        path = bin_dir / tool
-        path.write_text(text)
-        path.chmod(0o755)
+    })

@@ -18,10 +18,9 @@ a GCE VM does), `sudo` (the ssh-keys user's, passwordless), with `jupyter=True` 
 Deep Learning VM image has one), then /usr/bin:/bin.
 
 That `python3` stands for a Deep Learning VM image's own Python (docs: deep-learning-vm/docs/images:
-a conda Python with numpy and the frameworks, and no nbctl): the interpreter of a virtual
-environment the emulator makes once, with the test environment's packages but none of nbctl's
-(see tests/emulators/image_python.py). So nbctl (`nbctl_cloud`, `orchestrator`) is not importable
-on the VM unless nbctl carries its runtime there itself, as it must on a real VM.
+a conda Python with numpy and the frameworks, and no nbctl): see tests/emulators/guest.py
+`image_python`. So nbctl is not importable on the VM unless nbctl carries its runtime there
+itself, as it must on a real VM.
 
 Each VM has its own loopback address, 127.0.0.N, standing in for its external IP: its sshd
 (guest_ssh.py) listens there at the emulator's one SSH port, and anything the VM binds to
@@ -31,7 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import os
 import shutil
 import signal
 import subprocess
@@ -44,6 +42,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qs, urlsplit
+
+from ..guest import image_python, power_off, signal_group, wipe, write_tools
 
 TICK_SECONDS = 0.02  # how often time moves while VMs run (a notice ends on time, unpolled)
 MAX_WAIT_FOR_CHANGE = 60.0
@@ -150,11 +150,7 @@ class VmRuntime:
         if vm is None:
             return
         vm.preempted = True
-        if vm.proc is not None:
-            try:
-                os.killpg(vm.proc.pid, signal.SIGTERM)
-            except (ProcessLookupError, PermissionError):
-                pass
+        signal_group(vm.proc, signal.SIGTERM)
         inst = self.instance(zone, name)
         script = _attribute(inst, "shutdown-script") if inst else None
         if script is not None:
@@ -179,16 +175,7 @@ class VmRuntime:
         if vm is None:
             return
         for proc in (vm.proc, vm.shutdown):
-            if proc is None:
-                continue
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
+            power_off(proc)
         vm.proc = vm.shutdown = None
         if self._ssh is not None:
             self._ssh.stop(vm.address)
@@ -200,12 +187,8 @@ class VmRuntime:
         """Delete: power off and throw the disk away."""
         self.halt(zone, name)
         vm = self.vms.pop((zone, name), None)
-        for _ in range(100):  # a killed process may still be finishing a write in there
-            if vm is None or not vm.root.exists():
-                break
-            shutil.rmtree(vm.root, ignore_errors=True)
-            if vm.root.exists():
-                time.sleep(0.05)
+        if vm is not None:
+            wipe(vm.root)
 
     def close(self) -> None:
         self._closed.set()
@@ -222,9 +205,8 @@ class VmRuntime:
                 self.tick()
 
     def _write_bin(self, bin_dir: Path) -> None:
-        bin_dir.mkdir(parents=True, exist_ok=True)
         tools = {
-            "python3": f'#!/bin/sh\nexec {self._image_python()} "$@"\n',
+            "python3": f'#!/bin/sh\nexec {image_python(self.base / "image-python")} "$@"\n',
             "shutdown": ("#!/bin/sh\n# halting a GCE VM stops it: ask the emulated cloud\n"
                          "exec curl -s -X POST -H 'Metadata-Flavor: Google' "
                          "http://metadata.google.internal/emulator/shutdown\n"),
@@ -233,15 +215,7 @@ class VmRuntime:
         if self.jupyter:
             # the emulated VM runs as whoever runs the tests (root in CI): no user to switch to
             tools["jupyter-lab"] = f'#!/bin/sh\nexec {sys.executable} -m jupyterlab --allow-root "$@"\n'
-        for tool, text in tools.items():
-            path = bin_dir / tool
-            path.write_text(text)
-            path.chmod(0o755)
-
-    def _image_python(self) -> Path:
-        """The image's python3 (see the module docstring): made once, shared by the VMs."""
-        from ..image_python import image_python
-        return image_python(self.base)
+        write_tools(bin_dir, tools)
 
     # -- the metadata server ---------------------------------------------------------------
     def _serve_metadata(self, vm: Vm) -> ThreadingHTTPServer:

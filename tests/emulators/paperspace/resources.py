@@ -120,6 +120,8 @@ class Resources(Life):
         m["dtDeleted"] = now_iso()
         m["_phases"] = []
         m["_gone_at"] = time.monotonic() + self.delays.delete
+        if self.guests is not None:  # its guest shuts down; the power goes when it is gone
+            self.guests.shut_down(m["id"])
         return {"event": self._raw(self._new_event("deactivate", m["id"], m["_gone_at"])),
                 "data": self._view(m)}
 
@@ -143,7 +145,8 @@ class Resources(Life):
 
     def _transition(self, m: dict, event: str, now_state: str, delay: float, then: str) -> dict:
         at = time.monotonic() + delay
-        m["state"], m["_phases"] = now_state, [(at, then)]
+        self._enter(m, now_state, time.monotonic())
+        m["_phases"] = [(at, then)]
         return {"event": self._raw(self._new_event(event, m["id"], at)), "data": self._view(m)}
 
     def _get_machine_availability(self, query, **_):

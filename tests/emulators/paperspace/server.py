@@ -2,7 +2,8 @@
 
 Machines move through the documented states over time (provisioning -> ready; stopping ->
 off; starting -> ready), deletes take a moment, list endpoints page with `hasMore`/`nextPage`.
-Each boot runs the machine's startup script (recorded in `script_runs`), an idle machine with
+Each boot runs the machine's startup script (recorded in `script_runs`; with
+`run_machines=True` it runs for real, see guests.py), an idle machine with
 auto-shutdown is stopped after its timeout (hours, scaled by `hour_seconds`), and a machine
 whose provisioning fails (`fail_provisioning`) shows it in its create event.
 Every request is recorded; bodies and queries are checked against schema.ENDPOINTS and a
@@ -43,7 +44,7 @@ class PaperspaceEmulator(Resources):
 
     def __init__(self, *, key: str = "ps-test-key", delays: Delays | None = None,
                  page_size: int = 20, hour_seconds: float = 3600.0, host: str = "127.0.0.1",
-                 port: int = 0):
+                 port: int = 0, run_machines: bool = False, base_dir: str | None = None):
         self.key = key
         self.delays = delays or Delays()
         self.page_size = page_size
@@ -62,6 +63,8 @@ class PaperspaceEmulator(Resources):
         self._server = ThreadingHTTPServer((host, port), _handler(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
+        self._run_machines, self._base_dir = run_machines, base_dir
+        self.guests = None  # a guests.MachineRuntime while started with run_machines
 
     # -- life ---------------------------------------------------------------------------------
     @property
@@ -73,6 +76,11 @@ class PaperspaceEmulator(Resources):
         return {"NBCTL_PAPERSPACE_API_URL": self.url, "PAPERSPACE_API_KEY": self.key}
 
     def start(self) -> "PaperspaceEmulator":
+        if self._run_machines:  # booted machines run their startup script as local processes
+            from .guests import MachineRuntime
+            host, port = self._server.server_address[:2]
+            self.guests = MachineRuntime(self._lock, self._tick, f"http://{host}:{port}/_emulator",
+                                         self._base_dir)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
         return self
@@ -80,6 +88,13 @@ class PaperspaceEmulator(Resources):
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        if self.guests is not None:
+            self.guests.close()
+
+    def _tick(self) -> None:
+        with self._lock:
+            for m in list(self.machines.values()):
+                self._advance(m)
 
     # -- test controls --------------------------------------------------------------------------
     def inject(self, method: str, route: str, status: int, message: str, *,
@@ -123,6 +138,14 @@ class PaperspaceEmulator(Resources):
             for m in list(self.machines.values()):
                 self._advance(m)
             return [dict(r) for r in self.script_runs if r["machineId"] == machine_id]
+
+    def machine(self, machine_id: str):
+        """The machine's guests.Machine (root, proc, boots, ran) once it has booted; needs
+        run_machines=True."""
+        if self.guests is None:
+            raise RuntimeError("start the emulator with run_machines=True")
+        with self._lock:
+            return self.guests.machines.get(machine_id)
 
     def count(self, method: str, route: str) -> int:
         with self._lock:
@@ -214,6 +237,11 @@ class PaperspaceEmulator(Resources):
                 return 200, list(self.violations)
             if method == "GET" and path == "/_emulator/machines":
                 return 200, self.live_machines()
+            if method == "POST" and path.startswith("/_emulator/guest-poweroff/"):
+                m = self.machines.get(path.rsplit("/", 1)[1])
+                if m is not None and self._advance(m):
+                    self._guest_power_off(m, time.monotonic())
+                return 200, {"ok": True}
         return 404, {"message": "unknown emulator control", "code": "NOT_FOUND"}
 
 
@@ -227,11 +255,14 @@ def _handler(emu: PaperspaceEmulator):
             headers = {k.lower(): v for k, v in self.headers.items()}
             status, payload = emu.handle(self.command, self.path, headers, raw)
             data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("content-type", "application/json; charset=utf-8")
-            self.send_header("content-length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(status)
+                self.send_header("content-type", "application/json; charset=utf-8")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # a guest that asked to power off was shut down before the answer
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
