@@ -192,12 +192,17 @@ echo $! > "$RUN/agent.pid"
 """
 
 
-def launcher_section(*, source: str, metadata_url: str | None, home: str) -> str:
+def launcher_section(*, source: str, metadata_url: str | None, home: str,
+                     mailbox_url: str | None = None, requirements: tuple[str, ...] = ()) -> str:
     """Bash appended to `startup_script(...)` (it defines R, RUN, PY and running()): writes
     nbctl's job launcher (nbctl_cloud.runtime.job_launcher) and nbctl_carry.py beside it, and
     starts the launcher watching `source` ("gce": the nbctl-job attribute; "ec2": the nbctl-job
-    instance tag). Jobs without a working directory run in `home`."""
+    instance tag; "mailbox": the file at `mailbox_url`, read with `requirements` installed).
+    Jobs without a working directory run in `home`."""
     url = f" --metadata-url {shlex.quote(metadata_url)}" if metadata_url else ""
+    if source == "mailbox":
+        url += (f" --mailbox-url {shlex.quote(mailbox_url or '')}"
+                f" --requirements {shlex.quote(' '.join(requirements))}")
     sources = ((CARRY_PATH, CARRY_FILE.read_text()), (LAUNCHER_PATH, LAUNCHER_FILE.read_text()))
     if any(JOBS_HEREDOC_END in text for _, text in sources):
         raise ValueError("a launcher file holds the heredoc end marker")

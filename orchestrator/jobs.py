@@ -251,4 +251,4 @@ def cancel(store: Store, job: Job, provider: Provider) -> None:
     if job.state.final:
         return
     store.update_job(job.spec.run_id, state=JobState.CANCELLED, detail="cancelled by the user")
-    provider.cancel_job(job.spec.instance.name, job.spec.run_id)
+    provider.cancel_job(job.spec.instance.name, job.spec)

@@ -247,7 +247,7 @@ class Jobs(CapabilityMixin):
         once. Starting the same run_id and restart twice must not run it twice."""
 
     @abstractmethod
-    def cancel_job(self, name: str, run_id: str) -> None:
+    def cancel_job(self, name: str, job: JobSpec) -> None:
         """Stop the job's command on the instance. If it is not running, return silently."""
 
     def check_job(self, job: JobSpec) -> None:

@@ -8,7 +8,9 @@ carry), and runs it at every boot as root. It watches where nbctl puts the curre
 - `--source ec2`: the instance tag `nbctl-job` in the instance metadata (IMDSv2, with instance
   tags in metadata turned on), polled every POLL_SECONDS. A tag value holds 256 characters, so
   it names the attempt's JSON in the job's storage (`<status_url>/launch-<restart>.json`); the
-  tag `nbctl-job-requirements` lists the pinned packages (fsspec, s3fs ...) that reading it needs.
+  tag `nbctl-job-requirements` lists the pinned packages (fsspec, s3fs ...) that reading it needs;
+- `--source mailbox`: the attempt's JSON at --mailbox-url in the job's storage, polled every
+  POLL_SECONDS (a machine with no metadata service, such as Paperspace's); deleting it cancels.
 Once per (run_id, restart) it makes nbctl's carried runtime ready: pip-installs the pinned
 packages the attempt lists that the machine's python3 lacks, fetches the runtime's archive from
 the job's storage, checks its sha256 against the attempt's, and unpacks it once per hash into
@@ -121,6 +123,32 @@ class Ec2:
         return fetch(pointer).decode(), pointer
 
 
+class Mailbox:
+    """The attempt's JSON at a URL of the job's storage, read every POLL_SECONDS (a machine with
+    no metadata service: Paperspace); `requirements` are what reading it needs."""
+
+    def __init__(self, url, requirements):
+        self.url, self.requirements = url, requirements.split()
+
+    def next(self, last):
+        """(the attempt's JSON or None, its sha256 or ""), once it differs from `last` or
+        after WAIT_SECONDS."""
+        import hashlib
+
+        from nbctl_carry import ensure_packages, fetch  # beside this file
+        ensure_packages(self.requirements)
+        deadline = time.monotonic() + WAIT_SECONDS
+        while True:
+            try:
+                value = fetch(self.url).decode()
+            except FileNotFoundError:
+                value = None
+            tag = hashlib.sha256(value.encode()).hexdigest() if value else ""
+            if tag != last or time.monotonic() >= deadline:
+                return value, tag
+            time.sleep(POLL_SECONDS)
+
+
 def workdir(job, opts):
     src = os.path.join(opts.state_dir, "src", job["run_id"])
     if job.get("workdir_url") or job.get("git_url"):  # jobwrap unpacks or clones there first
@@ -201,9 +229,12 @@ def cancel(children):
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="nbctl-jobs", description=__doc__.split("\n")[0])
-    p.add_argument("--source", choices=sorted(BASES), default="gce",
-                   help="where nbctl puts the attempt: GCE metadata or an EC2 instance tag")
+    p.add_argument("--source", choices=sorted(BASES) + ["mailbox"], default="gce",
+                   help="where nbctl puts the attempt: GCE metadata, an EC2 instance tag, or "
+                        "a file in the job's storage (--mailbox-url)")
     p.add_argument("--metadata-url", help="the metadata service's base URL")
+    p.add_argument("--mailbox-url", help="with --source mailbox: the attempt's JSON")
+    p.add_argument("--requirements", default="", help="what reading the mailbox needs")
     p.add_argument("--job-dir", required=True, help="the agent's folder of <run_id>.pid files")
     p.add_argument("--state-dir", required=True, help="markers of the attempts started")
     p.add_argument("--log-dir", required=True)
@@ -211,7 +242,10 @@ def main(argv=None):
     p.add_argument("--runtime-dir", required=True,
                    help="nbctl's carried runtime, unpacked into <sha256> folders")
     opts = p.parse_args(argv)
-    source = (Gce if opts.source == "gce" else Ec2)(opts.metadata_url or BASES[opts.source])
+    if opts.source == "mailbox":
+        source = Mailbox(opts.mailbox_url, opts.requirements)
+    else:
+        source = (Gce if opts.source == "gce" else Ec2)(opts.metadata_url or BASES[opts.source])
     own_folder(opts.job_dir, 0o755)  # the agent reads pids here, as root
     own_folder(opts.runtime_dir, 0o755)  # python3 runs from here, as root and as the job
     for d in (opts.state_dir, opts.log_dir):

@@ -290,13 +290,13 @@ class AwsProvider(MultiBackend, Provider, StopStart, NativeIdleShutdown, NativeS
         from .ec2_jobs import run_job
         run_job(self.ec2, name, region, job, restart)
 
-    def cancel_job(self, name: str, run_id: str) -> None:
+    def cancel_job(self, name: str, job: "JobSpec") -> None:
         """Delete the job's tags; the launcher SIGTERMs it. Gone: return silently."""
         where = self.locate(name)
         if where is None or where.backend != EC2:
             return
         from .ec2_jobs import cancel_job
-        cancel_job(self.ec2, name, where.place, run_id)
+        cancel_job(self.ec2, name, where.place, job.run_id)
 
     def notebook_url(self, name: str) -> str:
         """SageMaker: a presigned URL; EC2: the SSH route to its Jupyter (see nbctl_cloud.tunnel)."""

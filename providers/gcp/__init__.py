@@ -234,14 +234,14 @@ class GcpProvider(MultiBackend, Provider, StopStart, NativeIdleShutdown, NativeS
         from .gce_jobs import run_job
         run_job(self.gce, name, zone, job, restart)
 
-    def cancel_job(self, name: str, run_id: str) -> None:
+    def cancel_job(self, name: str, job: "JobSpec") -> None:
         """Remove the job from the VM's metadata; the launcher SIGTERMs it. If the instance
         or the job is gone, return silently."""
         where = self.locate(name)
         if where is None or where.backend != BACKEND_GCE:
             return
         from .gce_jobs import cancel_job
-        cancel_job(self.gce, name, where.place, run_id)
+        cancel_job(self.gce, name, where.place, job.run_id)
 
     def notebook_url(self, name: str) -> str:
         """Workbench: its proxy URI (Google sign-in); spot VM: the SSH route to its Jupyter."""

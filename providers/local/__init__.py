@@ -25,6 +25,7 @@ from nbctl_cloud.model import (
     Capability,
     Instance,
     InstanceSpec,
+    JobSpec,
     Offer,
     Preemption,
     State,
@@ -281,9 +282,9 @@ class LocalProvider(Provider, StopStart, NativeIdleShutdown, NotebookUrl, Spot,
             raise UserError(f"local instance {name!r} is not running: `nbctl start {name}` first")
         process.start_job(self._dir(name), job, restart, gpus=meta.get("cuda_visible_devices"))
 
-    def cancel_job(self, name: str, run_id: str) -> None:
+    def cancel_job(self, name: str, job: JobSpec) -> None:
         if self._meta(name) is not None:
-            process.stop_job(self._dir(name), run_id)
+            process.stop_job(self._dir(name), job.run_id)
 
     def notebook_url(self, name: str) -> str:
         meta = self._meta(name)

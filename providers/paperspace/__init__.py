@@ -13,6 +13,8 @@ Choices the API imposes:
   `warnings` and in nbctl's log. nbctl's agent on the machine keeps the exact timeout.
 - No spot machines and no native scheduler: `--preemptible` is refused, and cron schedules
   run in `nbctl scheduler`.
+- No metadata service: a job's attempts reach the machine through a mailbox in the job's
+  storage (see jobs.py).
 - Regions (ny2, ca1, ams1) are the candidate "zones" of failover.
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import TYPE_CHECKING, ClassVar
 from nbctl_cloud.errors import UserError
 from nbctl_cloud.model import Capability, Instance, InstanceSpec, Offer
 from nbctl_cloud.provider import (
+    Jobs,
     NativeIdleShutdown,
     NotebookUrl,
     Provider,
@@ -32,12 +35,14 @@ from nbctl_cloud.provider import (
 from .settings import DISK_SIZES, JUPYTER_PORT, REGIONS, Settings, api_key
 
 if TYPE_CHECKING:  # pragma: no cover
+    from nbctl_cloud.model import JobSpec
+
     from .machines import Machines
 
 BACKEND = "machines"
 
 
-class PaperspaceProvider(Provider, StopStart, NativeIdleShutdown, NotebookUrl):
+class PaperspaceProvider(Provider, StopStart, NativeIdleShutdown, NotebookUrl, Jobs):
     name = "paperspace"
     extra = "paperspace"
     sdk_modules = ("httpx",)
@@ -47,7 +52,6 @@ class PaperspaceProvider(Provider, StopStart, NativeIdleShutdown, NotebookUrl):
         Capability.NATIVE_SCHEDULE: ("Paperspace has no machine scheduler: cron schedules run in "
                                      "`nbctl scheduler` on a machine that stays up"),
         Capability.PREEMPTION_RECORD: "Paperspace machines are never preempted",
-        Capability.JOBS: "training jobs (`nbctl run`) are not available on Paperspace yet",
     }
     # The API only asks for a non-empty name; nbctl keeps to a rule every cloud accepts, and
     # ':' (the marker's separator) can never appear in it.
@@ -175,6 +179,17 @@ class PaperspaceProvider(Provider, StopStart, NativeIdleShutdown, NotebookUrl):
         note = self.machines.set_idle_shutdown(name, timeout_seconds)
         if note:
             self.note(f"{name}: {note}")
+
+    def run_job(self, name: str, job: "JobSpec", restart: int) -> None:
+        """The attempt goes to a mailbox in the job's storage that the machine's job launcher
+        watches; a machine new to the job gets that launcher and a restart (see jobs.py)."""
+        from .jobs import run_job
+        run_job(self.machines, name, job, restart)
+
+    def cancel_job(self, name: str, job: "JobSpec") -> None:
+        """Delete the job's mailbox; the launcher SIGTERMs it."""
+        from .jobs import cancel_job
+        cancel_job(job)
 
     def notebook_url(self, name: str) -> str:
         """The SSH route to the machine's Jupyter (on its loopback; see nbctl_cloud.tunnel)."""

@@ -200,10 +200,10 @@ class Machines:
 
     # -- acting on one machine ----------------------------------------------------------------
     def stop(self, name: str) -> None:
-        self._act(self._require(name), "stop", _NO_STOP_NEEDED)
+        self._act(self.require(name), "stop", _NO_STOP_NEEDED)
 
     def start(self, name: str) -> None:
-        self._act(self._require(name), "start", _NO_START_NEEDED)
+        self._act(self.require(name), "start", _NO_START_NEEDED)
 
     def _act(self, f: Found, verb: str, not_needed: set[str]) -> None:
         seen = [f.machine.get("state")]  # the state last seen before sending
@@ -249,7 +249,7 @@ class Machines:
             self._quietly("DELETE", f"startup-scripts/{script['id']}")
 
     def set_idle_shutdown(self, name: str, timeout_seconds: int | None) -> str | None:
-        f = self._require(name)
+        f = self.require(name)
         body: dict = {"autoShutdownEnabled": bool(timeout_seconds)}
         note = None
         if timeout_seconds:
@@ -262,7 +262,7 @@ class Machines:
         from nbctl_cloud.bootscript import SSH_USER, TOKEN_COMMAND
         from nbctl_cloud.tunnel import SshRoute, instance_key
 
-        f = self._require(name)
+        f = self.require(name)
         ip = f.machine.get("publicIp")
         if not ip:
             raise NbctlError(f"{name} has no public IP yet: wait until it is RUNNING")
@@ -271,7 +271,7 @@ class Machines:
                         host_alias=f"paperspace-{name}-{f.machine['id']}",
                         remote_port=JUPYTER_PORT, token_command=TOKEN_COMMAND)
 
-    def _require(self, name: str) -> Found:
+    def require(self, name: str) -> Found:
         f = self.find(name)
         if f is None:
             raise NotFound(f"no Paperspace machine named {name!r} made by nbctl for "

@@ -3,6 +3,7 @@ in the VM's metadata (once), cancel_job takes it out; and what recovery needs fr
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from importlib.metadata import version
 
 import pytest
@@ -82,7 +83,7 @@ def test_cancel_job_removes_the_attempt_from_the_metadata(gcp, emu):
     spec = spot()
     gcp.create(spec)
     gcp.run_job("sp1", job_for(spec), 0)
-    gcp.cancel_job("sp1", "run-1")
+    gcp.cancel_job("sp1", job_for(spec))
     assert job_attribute(emu) is None
 
 
@@ -90,13 +91,13 @@ def test_cancel_job_of_another_run_leaves_the_metadata_alone(gcp, emu):
     spec = spot()
     gcp.create(spec)
     gcp.run_job("sp1", job_for(spec), 0)
-    gcp.cancel_job("sp1", "run-other")
+    gcp.cancel_job("sp1", replace(job_for(spec), run_id="run-other"))
     assert job_attribute(emu)["run_id"] == "run-1"
     assert emu.counts[SET_METADATA] == 1
 
 
 def test_cancel_job_on_a_missing_instance_returns_silently(gcp, emu):
-    gcp.cancel_job("nothing-here", "run-1")
+    gcp.cancel_job("nothing-here", job_for(spot()))
     assert emu.counts[SET_METADATA] == 0
 
 

@@ -148,7 +148,7 @@ def test_the_vm_starts_the_job_in_its_metadata_and_cancel_stops_it(gcp, vm_emu, 
     gcp.run_job("sp1", job, 0)
     status = tmp_path / "ck/_nbctl/r1/status-0.json"
     assert until(lambda: status.exists() and json.loads(status.read_text())["state"] == "running")
-    gcp.cancel_job("sp1", "r1")
+    gcp.cancel_job("sp1", job)
     assert until(lambda: json.loads(status.read_text())["state"] == "exited")
     assert json.loads(status.read_text())["exit_code"] == -15  # SIGTERM, passed on by jobwrap
 
