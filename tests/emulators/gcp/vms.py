@@ -18,13 +18,7 @@ a GCE VM does), `sudo` (the ssh-keys user's, passwordless), with `jupyter=True` 
 Deep Learning VM image has one), then /usr/bin:/bin.
 
 That `python3` stands for a Deep Learning VM image's own Python (docs: deep-learning-vm/docs/images:
-a conda Python with numpy and the frameworks, and no nbctl): the interpreter of a virtual
-environment the emulator makes once (`venv`, no pip, no system site-packages) whose only addition
-is a .pth file naming the test environment's site-packages folders, for numpy, fsspec, gcsfs. A
-.pth file adds a folder to sys.path but runs none of that folder's own .pth files, so an editable
-install's import hook there stays off; and neither the repository nor anything else is put on
-PYTHONPATH. So nbctl (`nbctl_cloud`, `orchestrator`) is not importable on the VM unless nbctl
-carries its runtime there itself, as it must on a real VM.
+a conda Python with numpy and the frameworks, and no nbctl): tests/emulators/image_python.py.
 
 Each VM has its own loopback address, 127.0.0.N, standing in for its external IP: its sshd
 (guest_ssh.py) listens there at the emulator's one SSH port, and anything the VM binds to
@@ -40,15 +34,15 @@ import signal
 import subprocess
 import sys
 import tempfile
-import sysconfig
 import threading
 import time
-import venv
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qs, urlsplit
+
+from ..image_python import image_python
 
 TICK_SECONDS = 0.02  # how often time moves while VMs run (a notice ends on time, unpolled)
 MAX_WAIT_FOR_CHANGE = 60.0
@@ -245,15 +239,7 @@ class VmRuntime:
 
     def _image_python(self) -> Path:
         """The image's python3 (see the module docstring): made once, shared by the VMs."""
-        env = self.base / "image-python"
-        python = env / "bin" / "python3"
-        if not python.exists():
-            venv.EnvBuilder(with_pip=False, symlinks=True).create(env)
-            site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path("
-                                   "'purelib'))"], check=True, capture_output=True, text=True)
-            folders = dict.fromkeys(sysconfig.get_path(k) for k in ("purelib", "platlib"))
-            Path(site.stdout.strip(), "dl-image-packages.pth").write_text("\n".join(folders) + "\n")
-        return python
+        return image_python(self.base / "image-python")
 
     # -- the metadata server ---------------------------------------------------------------
     def _serve_metadata(self, vm: Vm) -> ThreadingHTTPServer:
