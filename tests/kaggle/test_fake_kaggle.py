@@ -120,7 +120,8 @@ def test_the_script_runs_in_kaggles_layout_without_nbctl_or_the_callers_secrets(
         import importlib.util
         print(os.getcwd() == str(WORKING), (ROOT / "kaggle/src/script.py").is_file())
         print(os.environ["KAGGLE_KERNEL_RUN_TYPE"], "KAGGLE_KEY" in os.environ)
-        print(importlib.util.find_spec("nbctl_cloud") is None, sys.executable != "")
+        print(importlib.util.find_spec("nbctl_cloud") is None,  # the image has numpy, no nbctl
+              importlib.util.find_spec("numpy") is not None)
         """, shape=None)
     assert wait_status(kaggle, "layout", "COMPLETE", "ERROR").status.name == "COMPLETE"
     assert stdout_of(output_of(kaggle, "layout")) == "True True\nBatch False\nTrue True\n"
@@ -128,7 +129,7 @@ def test_the_script_runs_in_kaggles_layout_without_nbctl_or_the_callers_secrets(
 
 def test_a_script_that_outlives_the_session_limit_is_stopped_and_keeps_its_output(
         make_fake, client_for):
-    fake = make_fake(hour_seconds=0.25, grace_seconds=1.0)  # 12 GPU hours: 3 s
+    fake = make_fake(hour_seconds=0.25, grace_seconds=2.0)  # 12 GPU hours: 3 s
     kaggle = client_for(fake)
     push(kaggle, "too-long", """\
         import signal
@@ -221,6 +222,22 @@ def test_a_used_up_quota_stops_the_session_refuses_a_push_until_it_refreshes(
     assert not quota(kaggle).gpu_quota.time_used
     again = push(kaggle, "quota", "print('again')\n")
     assert not again.error and again.version_number == 2
+
+
+def test_the_quota_refreshes_by_itself_at_the_refresh_time_it_reports(make_fake, client_for):
+    fake = make_fake(hour_seconds=0.5)
+    fake.set_quota(gpu_hours=1, refresh_in=3600)  # 0.5 s of GPU time here
+    kaggle = client_for(fake)
+    push(kaggle, "weekly", "while True:\n    time.sleep(0.05)\n")
+    wait_status(kaggle, "weekly", "COMPLETE", "ERROR")
+    assert push(kaggle, "weekly", "print('again')\n").error
+    fake.set_quota(refresh_in=1.0)
+    refresh = quota(kaggle).quota_refresh_time
+    wait_for(lambda: datetime.now(timezone.utc).replace(tzinfo=None) > refresh, 30,
+             what="the reported refresh time")
+    assert not quota(kaggle).gpu_quota.time_used
+    assert quota(kaggle).quota_refresh_time > refresh  # the next week's
+    assert push(kaggle, "weekly", "print('again')\n").version_number == 2
 
 
 def test_a_cancel_stops_the_session_with_sigterm_then_acknowledges(fake, kaggle):

@@ -16,6 +16,14 @@ Each pushed version runs for real (sessions.py), in <root>/<owner>/<slug>/<versi
 emulator's `root`. Output files are served, without credentials as Kaggle's signed URLs are, at
 the `url`s ListKernelSessionOutput hands out.
 
+Where Kaggle's behaviour is not documented, the fake chooses, and a client must not lean on the
+choice: a session stopped at its limit ends ERROR with a failureMessage (its partial output
+kept); a kernel source mounts the source's latest COMPLETE version (`attach_failed_outputs`: any
+ended one), a kernel may name itself; a GPU push with no quota left is refused in `error`, and a
+running session whose quota runs out is stopped as at the limit; `versionLabel` is a version
+number; CancelKernelSession's id is the `scriptVersionId` in SaveKernel's `url` (no answer of
+the API carries a session id); versions of one kernel may run at the same time.
+
 Controls: `hour_seconds` (what one of Kaggle's hours lasts here: session limits and quota scale
 by it), `grace_seconds` (SIGTERM to SIGKILL at a limit or a cancel), `queue_seconds`,
 `attach_failed_outputs`, `set_quota(...)`, `refresh_quota()`, `session(owner, slug, version)`.
