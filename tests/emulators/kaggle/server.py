@@ -24,8 +24,9 @@ running session whose quota runs out is stopped as at the limit; `versionLabel` 
 number; CancelKernelSession's id is the `scriptVersionId` in SaveKernel's `url` (no answer of
 the API carries a session id); versions of one kernel may run at the same time.
 
-Controls: `hour_seconds` (what one of Kaggle's hours lasts here: session limits and quota scale
-by it), `grace_seconds` (SIGTERM to SIGKILL at a limit or a cancel), `queue_seconds`,
+Controls: `image` (where the image's python is made: one folder may serve many fakes),
+`hour_seconds` (what one of Kaggle's hours lasts here: session limits and quota scale by it),
+`grace_seconds` (SIGTERM to SIGKILL at a limit or a cancel), `queue_seconds`,
 `attach_failed_outputs`, `set_quota(...)`, `refresh_quota()`, `session(owner, slug, version)`.
 """
 from __future__ import annotations
