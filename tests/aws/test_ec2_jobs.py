@@ -136,6 +136,11 @@ def test_the_example_job_survives_three_interruptions_that_ec2_restarts_itself(
         inst = the_instance(name)
         first = first or inst["InstanceId"]
         assert inst["InstanceId"] == first  # the same instance, restarted by EC2
+        if restart == 0:  # the image's python3 has no nbctl: the job runs from what was carried
+            python = emu.machine(first).root / "emulator-bin" / "python3"
+            probe = subprocess.run([str(python), "-c", "import nbctl_cloud"], capture_output=True,
+                                   env={"PATH": "/usr/bin:/bin"}, timeout=60)
+            assert probe.returncode != 0 and b"ModuleNotFoundError" in probe.stderr
         emu.interrupt_spot(first, notice=1)
         wait_for(lambda: the_instance(name)["State"]["Name"] == "stopped", WAIT,
                  what="the interruption")
