@@ -11,6 +11,8 @@ BAD_UP = [
     (["up", "x", "--idle-timeout", "soon"], "45m"),
     (["up", "Bad_Name!"], "invalid instance name"),
     (["up", "-x"], "No such option"),
+    (["run", "x", "--checkpoint-url", "/tmp/ck", "--idle-timeout", "1h", "--", "python3"],
+     "no such option for `nbctl run`: --idle-timeout"),
     (["up", "x", "--disk-gb", "5"], "disk-gb"),
     (["up", "x", "--schedule-stop", "0 19 * * 1-5"], "--tz"),
     (["up", "x", "--schedule-stop", "0 19 * * 1-5 *", "--tz", "UTC"], "5 fields"),

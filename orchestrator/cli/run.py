@@ -60,6 +60,9 @@ def run(name, command, provider, gpu, preemptible, region, zones, checkpoint_url
     if not command:
         raise UserError("no command to run: put it after --, e.g. "
                         "`nbctl run NAME --checkpoint-url DIR -- python train.py`")
+    if command[0].startswith("-"):  # no program's name starts so: an option `run` lacks
+        raise UserError(f"no such option for `nbctl run`: {command[0]} (see `nbctl run --help`; "
+                        f"the command goes after --, e.g. `-- python train.py`)")
     if workdir and git_url:
         raise UserError("use --workdir or --git, not both")
     provider_name = chosen_provider(provider, load_config())

@@ -318,14 +318,19 @@ def nbctl_spot_instance(emu):
     return native_id, m, m.root / "var/lib/nbctl/agent-state.json"
 
 
+def read_state(state_file) -> dict:
+    """The agent's state file, or {} before its first check."""
+    try:
+        return json.loads(state_file.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def test_nbctls_own_user_data_boots_its_agent_which_hears_the_notice(emu, ec2):
     native_id, m, state_file = nbctl_spot_instance(emu)
 
     def agent_state() -> dict:
-        try:
-            return json.loads(state_file.read_text())
-        except (OSError, ValueError):
-            return {}
+        return read_state(state_file)
     wait_for(lambda: agent_state(), WAIT, what="the agent's first check")
     assert "preemption_error" not in agent_state()  # it got an IMDSv2 token and asked
     emu.interrupt_spot(native_id, notice=600)  # a window as long as the checks need
@@ -360,10 +365,7 @@ def test_nbctls_agent_relays_a_rebalance_recommendation_as_a_notice(emu, ec2):
     native_id, m, state_file = nbctl_spot_instance(emu)
 
     def agent_state() -> dict:
-        try:
-            return json.loads(state_file.read_text())
-        except (OSError, ValueError):
-            return {}
+        return read_state(state_file)
     wait_for(lambda: agent_state(), WAIT, what="the agent's first check")
     emu.recommend_rebalance(native_id)
     wait_for(lambda: "preemption" in agent_state(), WAIT, what="the agent to hear it")

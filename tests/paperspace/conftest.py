@@ -8,11 +8,26 @@ import pytest
 from tests.emulators.paperspace import Delays, PaperspaceEmulator
 
 FAST = Delays(provision=0.3, start=0.15, stop=0.15, delete=0.1)
+# machines that boot for real; stop: how long the guest's shutdown lasts between SIGTERM and
+# the power going
+BOOT_DELAYS = Delays(provision=0.2, start=0.2, stop=1.0, delete=0.3)
 
 
 @pytest.fixture
 def emu(monkeypatch):
     emulator = PaperspaceEmulator(delays=FAST, page_size=50).start()
+    for key, value in emulator.env().items():
+        monkeypatch.setenv(key, value)
+    yield emulator
+    emulator.stop()
+    assert emulator.violations == [], "requests that do not fit the Paperspace API schema"
+
+
+@pytest.fixture
+def booting_emu(tmp_path, monkeypatch):
+    """The fake API whose machines run their startup script for real, under tmp_path."""
+    emulator = PaperspaceEmulator(delays=BOOT_DELAYS, run_machines=True,
+                                  base_dir=str(tmp_path / "machines")).start()
     for key, value in emulator.env().items():
         monkeypatch.setenv(key, value)
     yield emulator

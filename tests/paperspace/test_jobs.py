@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from tests.conftest import REPO, run_nbctl, wait_for
-from tests.emulators.paperspace import Delays, PaperspaceEmulator
 
 pytestmark = pytest.mark.slow
 
@@ -24,14 +23,8 @@ TRAIN_ARGS = ("--steps", "200", "--every", "10", "--step-time", "0.04")
 
 
 @pytest.fixture
-def emu(tmp_path, monkeypatch):
-    emulator = PaperspaceEmulator(delays=Delays(provision=0.2, start=0.2, stop=1.0, delete=0.3),
-                                  run_machines=True, base_dir=str(tmp_path / "machines")).start()
-    for key, value in emulator.env().items():
-        monkeypatch.setenv(key, value)
-    yield emulator
-    emulator.stop()
-    assert emulator.violations == [], "requests that do not fit the Paperspace API schema"
+def emu(booting_emu):
+    return booting_emu
 
 
 @pytest.fixture

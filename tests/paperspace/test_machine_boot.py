@@ -14,11 +14,8 @@ import httpx
 import pytest
 
 from tests.conftest import wait_for
-from tests.emulators.paperspace import Delays, PaperspaceEmulator
 
 WAIT = 60.0  # seconds: only a broken emulator waits this long
-# stop: how long the guest's shutdown lasts between SIGTERM and the power going
-BOOT_DELAYS = Delays(provision=0.2, start=0.2, stop=1.0, delete=0.3)
 
 # starts a process that notes SIGTERM and lives on, so that only the power-off ends it
 LINGER = """echo "$$" > "$NBCTL_ROOT/script.pid"
@@ -35,14 +32,8 @@ BOOTED = 'echo booted >> "$NBCTL_ROOT/boots"\n'
 
 
 @pytest.fixture
-def emu(tmp_path, monkeypatch):
-    emulator = PaperspaceEmulator(delays=BOOT_DELAYS, run_machines=True,
-                                  base_dir=str(tmp_path / "machines")).start()
-    for key, value in emulator.env().items():
-        monkeypatch.setenv(key, value)
-    yield emulator
-    emulator.stop()
-    assert emulator.violations == [], "requests that do not fit the Paperspace API schema"
+def emu(booting_emu):
+    return booting_emu
 
 
 @pytest.fixture
