@@ -161,6 +161,16 @@ def test_a_job_lease_is_held_by_one_controller_until_it_expires():
     assert s.lease_job("r1", "b", now=191.0, seconds=60)  # expired at 190
 
 
+def test_a_released_lease_is_free_at_once_and_only_its_holder_releases_it():
+    s = Store()
+    s.add_job(job_spec(), "local")
+    assert s.lease_job("r1", "a", now=100.0, seconds=60)
+    s.release_job("r1", "b")  # not b's to give up
+    assert not s.lease_job("r1", "b", now=101.0, seconds=60)
+    s.release_job("r1", "a")  # `controller --once` is done with it
+    assert s.lease_job("r1", "b", now=102.0, seconds=60)
+
+
 def test_one_restart_is_claimed_per_interruption_across_stores(store_url):
     import threading
 

@@ -249,7 +249,10 @@ def controller(once, interval, fmt):
         if fmt == "json":
             _json_line({"event": "pass", "at": time.time(), "active": len(active),
                         "changed": changed})
-        if once:
+        if once:  # done with them: the next controller (or this one, run again) needs no wait
+            from ..store import process_holder
+            for job in active:
+                store.release_job(job.spec.run_id, process_holder())
             return
         time.sleep(every)
 

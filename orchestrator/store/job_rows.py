@@ -71,6 +71,13 @@ class JobRows:
             ).values(lease_holder=holder, lease_until=now + seconds))
             return res.rowcount == 1
 
+    def release_job(self, run_id: str, holder: str) -> None:
+        """Give up `holder`'s lease on `run_id` (someone else's: left alone)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(jobs).where(jobs.c.run_id == run_id,
+                                            jobs.c.lease_holder == holder)
+                         .values(lease_holder=None, lease_until=None))
+
     def claim_restart(self, run_id: str, restarts: int, preempted: bool) -> bool:
         """Claim restart number `restarts + 1` of `run_id` and mark it RECOVERING.
 
