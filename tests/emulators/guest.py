@@ -50,6 +50,22 @@ def image_python(env: Path) -> Path:
     return python
 
 
+def base_env(root: Path) -> dict[str, str]:
+    """What every emulated machine's boot processes get: its root (NBCTL_ROOT), PATH, HOME."""
+    return {"PATH": f"{root / 'emulator-bin'}:/usr/bin:/bin", "NBCTL_ROOT": str(root),
+            "HOME": str(root / "root"), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def boot(root: Path, argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    """Run `argv` as the machine's boot under `root`, in a process group of its own (what a
+    stop signals), its output appended to `log`."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    (root / "root").mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        return subprocess.Popen(argv, cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
 def write_tools(bin_dir: Path, tools: dict[str, str]) -> None:
     """Put each tool (name -> script text) in bin_dir, executable."""
     bin_dir.mkdir(parents=True, exist_ok=True)

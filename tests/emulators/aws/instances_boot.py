@@ -38,7 +38,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..guest import image_python, power_off, signal_group, wipe, write_tools
+from ..guest import base_env, image_python, power_off, signal_group, wipe, write_tools
+from ..guest import boot as run_boot
 from . import cloud_init
 from .imds import Imds, user_data_bytes
 
@@ -165,18 +166,11 @@ class Ec2Runtime:
         lines += [f"INSTANCE_ID={m.instance_id} '{path}'" for _, path in run]
         driver = m.root / "var/lib/cloud/boot.sh"
         driver.write_text("\n".join(lines) + "\n")
-        m.log.parent.mkdir(parents=True, exist_ok=True)
-        (m.root / "root").mkdir(parents=True, exist_ok=True)
-        with open(m.log, "ab") as out:
-            m.proc = subprocess.Popen(["/bin/sh", str(driver)], cwd=m.root, env=self.env(m),
-                                      stdin=subprocess.DEVNULL, stdout=out,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
+        m.proc = run_boot(m.root, ["/bin/sh", str(driver)], self.env(m), m.log)
 
     def env(self, m: Machine) -> dict[str, str]:
         """The environment of the machine's boot processes: root, PATH, and its IMDS."""
-        return {"PATH": f"{m.root / 'emulator-bin'}:/usr/bin:/bin", "NBCTL_ROOT": str(m.root),
-                "HOME": str(m.root / "root"), "LANG": "C.UTF-8",
-                "PYTHONDONTWRITEBYTECODE": "1", "http_proxy": m.imds.proxy,
+        return {**base_env(m.root), "http_proxy": m.imds.proxy,
                 "no_proxy": "127.0.0.1,localhost", **self.network}
 
     def shut_down(self, m: Machine) -> None:

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..guest import image_python, power_off, signal_group, wipe, write_tools
+from ..guest import base_env, image_python, power_off, signal_group, wipe, write_tools
+from ..guest import boot as run_boot
 
 TICK_SECONDS = 0.02  # how often time moves while machines run (a stop ends on time, unpolled)
 POWER_OFF = ("#!/bin/sh\n# a power-off from the guest: Paperspace sees the machine turn off\n"
@@ -93,16 +94,7 @@ class MachineRuntime:
             return
         path = m.root / "startup-script"
         path.write_text(script[1])
-        (m.root / "root").mkdir(parents=True, exist_ok=True)
-        with open(m.log, "ab") as out:
-            m.proc = subprocess.Popen(["bash", str(path)], cwd=m.root, env=self.env(m),
-                                      stdin=subprocess.DEVNULL, stdout=out,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
-
-    def env(self, m: Machine) -> dict[str, str]:
-        """The environment of the machine's startup script: its root and PATH."""
-        return {"PATH": f"{m.root / 'emulator-bin'}:/usr/bin:/bin", "NBCTL_ROOT": str(m.root),
-                "HOME": str(m.root / "root"), "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
+        m.proc = run_boot(m.root, ["bash", str(path)], base_env(m.root), m.log)
 
     def shut_down(self, machine_id: str) -> None:
         """The guest OS's shutdown at the start of a stop, restart or delete: SIGTERM."""
