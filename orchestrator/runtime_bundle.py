@@ -127,6 +127,18 @@ def attempt(job: "JobSpec", restart: int) -> dict:
             "workdir_url": job.workdir_url, "git_url": job.git_url, **launch_fields(job)}
 
 
+def write_attempt(job: "JobSpec", restart: int, url: str) -> dict:
+    """Write `attempt(job, restart)` as JSON to `url` (a machine with no metadata of its own
+    reads it there); returns it."""
+    import json
+
+    import fsspec
+    fields = attempt(job, restart)
+    fs, path = fsspec.core.url_to_fs(url)
+    fs.pipe_file(path, json.dumps(fields, sort_keys=True).encode())
+    return fields
+
+
 def launch_fields(job: "JobSpec") -> dict:
     """What a machine's launcher needs to run the carried runtime (carrying it if not yet)."""
     job = carried(job)

@@ -13,7 +13,6 @@ SIGTERM. Nothing secret is written: tags show in the console and to anyone on th
 """
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 from nbctl_cloud.errors import UserError
@@ -56,17 +55,13 @@ def check(job: "JobSpec", instance_profile: str | None) -> None:
 def run_job(ec2: "Ec2", name: str, region: str, job: "JobSpec", restart: int) -> None:
     """Write attempt `restart` into the job's storage and point the instance's tag at it;
     the same attempt twice is a no-op."""
-    import fsspec
-
-    from nbctl_cloud.runtime_bundle import attempt
+    from nbctl_cloud.runtime_bundle import write_attempt
     d = ec2.require(name, region)
     url = pointer(job, restart)
     tags = {t["Key"]: t["Value"] for t in d.get("Tags") or []}
     if tags.get(JOB_TAG) == url:
         return
-    fields = attempt(job, restart)
-    fs, path = fsspec.core.url_to_fs(url)
-    fs.pipe_file(path, json.dumps(fields, sort_keys=True).encode())
+    fields = write_attempt(job, restart, url)
     call(ec2.client(region).create_tags, action=f"start job {job.run_id} on {name}",
          Resources=[d["InstanceId"]],
          Tags=[{"Key": JOB_TAG, "Value": url},

@@ -15,10 +15,8 @@ running job as busy: Paperspace's own auto-shutdown, which knows nothing of jobs
 """
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
-from nbctl_cloud.errors import NotFound
 
 if TYPE_CHECKING:  # pragma: no cover
     from nbctl_cloud.model import JobSpec
@@ -54,12 +52,11 @@ def run_job(machines: "Machines", name: str, job: "JobSpec", restart: int) -> No
     script at the mailbox and restart it. The same attempt twice writes the same file."""
     import fsspec
 
-    from nbctl_cloud.runtime_bundle import attempt
+    from nbctl_cloud.runtime_bundle import write_attempt
     f = machines.require(name)
-    fields = attempt(job, restart)
     fs, path = fsspec.core.url_to_fs(mailbox(job))
     new_here = restart == 0 or not fs.exists(path)
-    fs.pipe_file(path, json.dumps(fields, sort_keys=True).encode())
+    fields = write_attempt(job, restart, mailbox(job))
     machines.api.call("PUT", f"machines/{f.machine['id']}", body={"autoShutdownEnabled": False})
     if new_here:
         machines.api.call("PUT", f"startup-scripts/{f.script['id']}", body={
@@ -75,5 +72,5 @@ def cancel_job(job: "JobSpec") -> None:
     fs, path = fsspec.core.url_to_fs(mailbox(job))
     try:
         fs.rm_file(path)
-    except (FileNotFoundError, NotFound):
+    except FileNotFoundError:
         pass
