@@ -164,6 +164,8 @@ def cost(since, fmt):
     start = time.time() - window
     specs = {r.instance.name: r.spec.to_dict() for r in store.all() if r.spec}
     rows = summarize(store.events(since=0.0), specs, since=start)
+    from ..hosted_jobs import cost_rows
+    rows += cost_rows(store, start, provider_cache(need_sdk=False))  # Kaggle's quota hours, $0
     rows = [r for r in rows if r["hours"] or r["saved_hours_schedule"] or r["saved_hours_idle"]]
     cols = [("name", "NAME"), ("provider", "PROVIDER"), ("hours", "HOURS"), ("hourly", "$/H"),
             ("cost", "COST $"), ("saved_hours_schedule", "SAVED H (SCHEDULE)"),
