@@ -200,7 +200,9 @@ def _wire(rpc: str, result: dict, numbers: bool) -> dict:
     if rpc.startswith("List"):
         kind = "NotebookRuntimeTemplate" if "Template" in rpc else "NotebookRuntime"
         key = "notebookRuntimeTemplates" if "Template" in rpc else "notebookRuntimes"
-        return {**result, key: [schema.render(kind, r, numbers) for r in result.get(key, [])]}
+        if key not in result:  # an empty list is an empty message
+            return result
+        return {**result, key: [schema.render(kind, r, numbers) for r in result[key]]}
     response = result.get("response") or {}
     kind = response.get("@type", "").rsplit(".", 1)[-1]
     if kind in ("NotebookRuntime", "NotebookRuntimeTemplate") and numbers:

@@ -87,9 +87,9 @@ class NotebookService:
                 return
             if then:
                 then()
-            kind, body = response() if callable(response) else ("google.protobuf.Empty", {})
-            full = kind if kind.startswith("google.protobuf") else "google.cloud.aiplatform.v1." + kind
-            op["response"] = {"@type": "type.googleapis.com/" + full, **body}
+            kind, body = response() if callable(response) else (None, {})
+            kind = V1 + kind if kind else "type.googleapis.com/google.protobuf.Empty"
+            op["response"] = {"@type": kind, **body}
         self.clock.after(self.delays.operation if after is None else after, done)
         return op
 
