@@ -147,3 +147,20 @@ def test_an_idle_timeout_under_ten_minutes_is_refused(client):
 def test_a_gpu_the_machine_cannot_take_is_refused(client):
     with pytest.raises(exceptions.BadRequest, match="not supported for machine type"):
         template(client, machine_type="e2-standard-4")
+
+
+def test_a_list_comes_in_pages_the_pager_follows(client):
+    for tid in ("tpl-a", "tpl-b", "tpl-c"):
+        template(client, tid)
+    pager = client.list_notebook_runtime_templates(request={"parent": PARENT, "page_size": 2})
+    assert [t.display_name for t in pager] == ["tpl-a", "tpl-b", "tpl-c"]
+
+
+def test_a_quota_shortfall_found_by_the_operation_is_resource_exhausted(client, emu):
+    runtime = running(client, idle_minutes=None)
+    client.stop_notebook_runtime(name=runtime.name).result(timeout=30)
+    wait_state(client, runtime.name, "STOPPED")
+    emu.inject("StartNotebookRuntime", "quota")
+    with pytest.raises(exceptions.ResourceExhausted, match="NVIDIA_T4_GPUS"):
+        client.start_notebook_runtime(name=runtime.name).result(timeout=30)
+    assert state(client, runtime.name) == RS.STOPPED

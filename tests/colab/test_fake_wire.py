@@ -81,3 +81,20 @@ def test_an_unknown_enum_number_is_refused(strict):
 def test_a_zone_is_not_a_location(strict):
     status, _ = send(strict, "GET", PATH.replace("us-central1", "us-central1-a"))
     assert status == 400
+
+
+def test_an_unknown_name_in_a_whole_body_request_is_refused(strict):
+    path = "/v1/projects/test-project/locations/us-central1/notebookRuntimes:assign"
+    status, payload = send(strict, "POST", path, {"notebookRuntimeTemplate": "x", "region": "y"})
+    assert status == 400
+    assert payload["error"]["message"] == ('Invalid JSON payload received. Unknown name '
+                                           '"region": Cannot find field.')
+
+
+def test_output_only_fields_sent_in_a_request_are_ignored(emu):
+    status, _ = send(emu, "POST", f"{PATH}?notebookRuntimeTemplateId=a",
+                     body(createTime="2020-01-01T00:00:00Z", isDefault=True))
+    assert status == 200
+    wait_for(lambda: send(emu, "GET", f"{PATH}/a")[0] == 200, 30, what="the template")
+    got = send(emu, "GET", f"{PATH}/a")[1]
+    assert got["createTime"] != "2020-01-01T00:00:00Z" and "isDefault" not in got

@@ -36,11 +36,14 @@ ROUTES = [
     ("DELETE", rf"/v1/(?P<name>{RUNTIME})", "DeleteNotebookRuntime", None),
     ("POST", rf"/v1/(?P<name>{RUNTIME}):start", "StartNotebookRuntime", "*"),
     ("POST", rf"/v1/(?P<name>{RUNTIME}):stop", "StopNotebookRuntime", "*"),
+    ("PATCH", rf"/v1/(?P<name>{TEMPLATE})", "UpdateNotebookRuntimeTemplate", None),
+    ("POST", rf"/v1/(?P<name>{RUNTIME}):upgrade", "UpgradeNotebookRuntime", None),
     # google.longrunning.Operations.GetOperation, under a location or a resource of it
     ("GET", rf"/(?:v1|ui)/(?P<name>{LOC}(?:/[^/]+/[^/]+)?/operations/[^/:]+)", "GetOperation",
      None),
 ]
 ROUTES = [(verb, re.compile(path), rpc, body) for verb, path, rpc, body in ROUTES]
+NOT_EMULATED = {"UpdateNotebookRuntimeTemplate", "UpgradeNotebookRuntime"}
 HTTP_FAULTS = {"unavailable", "forbidden"}
 # Capacity: in the operation (stockout, quota) or at once as HTTP 429 (the -now forms).
 CAPACITY_FAULTS = {"stockout", "quota", "stockout-now", "quota-now"}
@@ -119,6 +122,9 @@ class Emulator:
             body = json.loads(raw) if raw else None
         except ValueError:
             return 400, rpc_error(3, "Invalid JSON payload received.").payload
+        if rpc in NOT_EMULATED:
+            return 501, {"error": {"code": 501, "status": "UNIMPLEMENTED",
+                                   "message": f"{rpc} is not emulated"}}
         problems, canonical = ([], {}) if rpc == "GetOperation" else schema.check(
             rpc + "Request", body_field, body, query, {field})
         location = value.split("/")[3]
