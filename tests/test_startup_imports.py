@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+from tests.conftest import startup_modules
+
 FORBIDDEN = ("boto3", "botocore", "google", "grpc", "httpx", "moto", "jupyterlab", "jupyter_server")
 
 
@@ -15,7 +17,7 @@ def imported_modules(*args: str) -> set[str]:
             "print('\\n'.join(sorted(sys.modules)))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
-    return set(out.split())
+    return set(out.split()) - startup_modules()
 
 
 @pytest.mark.parametrize("args", [["--help"], ["status"], ["list"], ["gpus"]])
