@@ -25,7 +25,7 @@ def test_a_template_keeps_its_machine_gpu_and_idle_shutdown(client):
 
 
 def test_an_assigned_runtime_is_being_started_then_running(client, emu):
-    tpl = template(client)
+    tpl = template(client, idle_minutes=None)
     runtime = assign(client, tpl).result(timeout=30)
     assert runtime.runtime_state in (RS.BEING_STARTED, RS.RUNNING)
     wait_state(client, runtime.name, "RUNNING")
@@ -66,18 +66,24 @@ def test_starting_a_running_runtime_is_a_failed_precondition(client):
 
 
 def test_an_idle_runtime_is_stopped_after_its_scaled_timeout(client, emu):
-    runtime = running(client, idle_minutes=10)  # 10 minutes: 0.5 s at the tests' scale
+    tpl = template(client, idle_minutes=10)  # 10 minutes: 0.5 s at the tests' scale
+    runtime = assign(client, tpl).result(timeout=30)
     wait_state(client, runtime.name, "STOPPED")
     assert emu.service.idle_stops == [runtime.name]
 
 
 def test_a_busy_runtime_is_not_stopped_while_busy(client, emu):
-    runtime = running(client, idle_minutes=10)
-    emu.busy(runtime.name)
+    tpl = template(client, idle_minutes=10)
+    op = assign(client, tpl)
+    runtime = f"{PARENT}/notebookRuntimes/nb1"
+    emu.busy(runtime)  # busy from before it runs: no idle window at all
+    op.result(timeout=30)
+    wait_state(client, runtime, "RUNNING")
     time.sleep(1.5)  # three idle timeouts at the tests' scale
-    assert state(client, runtime.name) == RS.RUNNING
-    emu.busy(runtime.name, False)
-    wait_state(client, runtime.name, "STOPPED")
+    assert state(client, runtime) == RS.RUNNING
+    emu.busy(runtime, False)
+    wait_state(client, runtime, "STOPPED")
+    assert emu.service.idle_stops == [runtime]
 
 
 def test_without_idle_shutdown_a_runtime_keeps_running(client, emu):
@@ -164,3 +170,18 @@ def test_a_quota_shortfall_found_by_the_operation_is_resource_exhausted(client, 
     with pytest.raises(exceptions.ResourceExhausted, match="NVIDIA_T4_GPUS"):
         client.start_notebook_runtime(name=runtime.name).result(timeout=30)
     assert state(client, runtime.name) == RS.STOPPED
+
+
+def test_activity_starts_the_idle_timeout_again(client, emu):
+    tpl = template(client, idle_minutes=60)  # 3 s at the tests' scale
+    op = assign(client, tpl)
+    runtime = f"{PARENT}/notebookRuntimes/nb1"
+    emu.busy(runtime)  # held until the activity below begins
+    op.result(timeout=30)
+    wait_state(client, runtime, "RUNNING")
+    emu.busy(runtime, False)
+    for _ in range(8):  # 4 s of activity in all, more than the timeout
+        time.sleep(0.5)
+        emu.activity(runtime)
+    assert state(client, runtime) == RS.RUNNING
+    wait_state(client, runtime, "STOPPED")

@@ -7,12 +7,13 @@ aiplatform_v1 REST transport.
     emu.inject("StartNotebookRuntime", "quota-now")   # refused at once, HTTP 429
     emu.busy(runtime_name)              # a running cell: the idle shutdown never fires
     emu.busy(runtime_name, False)       # idle again from now
+    emu.activity(runtime_name)          # a keystroke: its idle timeout starts again
     emu.service.idle_stops, emu.counts["AssignNotebookRuntime"], emu.violations
     emu.stop()
 
 Also runnable as `python -m tests.emulators.colab --port N` (control API under /_emulator/:
-POST inject {method, error, location, count}, POST busy {runtime, busy}, GET state, counts,
-violations).
+POST inject {method, error, location, count}, POST busy {runtime, busy}, POST activity
+{runtime}, GET state, counts, violations).
 """
 from __future__ import annotations
 
@@ -57,6 +58,11 @@ class ColabEmulator(Emulator):
         """Mark the runtime (full resource name) busy, or idle from now on."""
         with self.clock.lock:
             self.service.set_busy(runtime, busy)
+
+    def activity(self, runtime: str) -> None:
+        """Activity on the runtime now: its idle timeout starts again."""
+        with self.clock.lock:
+            self.service.touch(runtime)
 
     def stop(self) -> None:
         if self._server is not None:

@@ -180,6 +180,9 @@ class Emulator:
                 except ApiError as e:
                     return e.status, e.payload
                 return 200, {}
+            if op == "activity" and verb == "POST":
+                s.touch(body["runtime"])
+                return 200, {}
             if op == "counts":
                 return 200, dict(self.counts)
             if op == "violations":

@@ -237,7 +237,9 @@ class NotebookService:
     def touch(self, name: str) -> None:
         """Activity on the runtime now: its idle timeout starts again."""
         rt = self.runtimes.get(name)
-        timeout = self._idle_timeout(rt) if rt else None
+        if rt is None:
+            raise rpc_error(5, f"NotebookRuntime {name} is not found.")
+        timeout = self._idle_timeout(rt)
         now = self.last_activity[name] = time.monotonic()
         if timeout is None:
             return
