@@ -1,5 +1,6 @@
-"""Fixtures for the Colab Enterprise fake: the emulator on loopback and aiplatform_v1's own
-NotebookServiceClient pointed at it over REST. Every test fails if the emulator received a
+"""Fixtures for the Colab Enterprise fake and the colab provider: the emulator on loopback,
+aiplatform_v1's own NotebookServiceClient pointed at it over REST, and the provider as the CLI
+builds it. Every test fails if the emulator received a
 request that the API's schema refuses, unless the test provoked it on purpose."""
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ FAST = Delays(operation=0.05, start=0.2, stop=0.1, delete=0.05, idle_seconds_per
 
 
 @pytest.fixture
-def emu():
+def emu(monkeypatch):
+    """The fake, with the environment pointing nbctl at it."""
     emulator = ColabEmulator(delays=FAST).start()
+    for key, value in emulator.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("CLOUDSDK_CORE_PROJECT", raising=False)
     yield emulator
     emulator.stop()
     assert emulator.violations == [], "requests the API's schema refuses"
@@ -36,3 +41,26 @@ def client(emu):
     return aiplatform_v1.NotebookServiceClient(
         credentials=AnonymousCredentials(), transport="rest",
         client_options=ClientOptions(api_endpoint=emu.url))
+
+
+@pytest.fixture
+def colab(emu):
+    """The provider as the CLI builds it, against the fake."""
+    from nbctl_cloud.providers.colab import ColabProvider
+
+    provider = ColabProvider({"runtime_user": "tester@example.com"}, owner="tester")
+    yield provider
+    provider.close()
+
+
+@pytest.fixture
+def make_spec():
+    from nbctl_cloud.model import InstanceSpec
+
+    def make(name: str = "nb1", **kw) -> InstanceSpec:
+        kw.setdefault("gpu", "t4")
+        kw.setdefault("gpu_count", 1)
+        # stamped with nbctl's labels, as the core hands a spec to `create`
+        return InstanceSpec(name=name, provider="colab", owner="tester", **kw).stamped()
+
+    return make
