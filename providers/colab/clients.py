@@ -26,8 +26,8 @@ def credentials(settings: Settings):
     try:
         creds, _project = google.auth.default(scopes=SCOPES)
     except DefaultCredentialsError as e:
-        raise AuthError(f"no Google Cloud credentials ({e}); run `gcloud auth "
-                        f"application-default login` or set GOOGLE_APPLICATION_CREDENTIALS") from None
+        raise AuthError(f"no Google Cloud credentials ({e}); run `gcloud auth application-"
+                        f"default login` or set GOOGLE_APPLICATION_CREDENTIALS") from None
     return creds
 
 
