@@ -18,6 +18,7 @@ Choices the API imposes:
 """
 from __future__ import annotations
 
+import re
 from math import ceil
 from typing import TYPE_CHECKING, ClassVar
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .runtimes import Runtimes
 
 BACKEND = "runtime"
+_ZONE = re.compile(r"[a-z]+-[a-z]+\d+-[a-z]")  # a Compute Engine zone, such as us-central1-a
 IDLE_MINUTES = (10, 1440)  # NotebookIdleShutdownConfig.idle_timeout, accurate to the minute
 NO_IDLE_CHANGE = ("a Colab Enterprise runtime keeps the idle shutdown of the template it was "
                   "assigned from, which the API cannot change: `nbctl down {name} --yes`, then "
@@ -104,6 +106,10 @@ class ColabProvider(MultiBackend, Provider, StopStart, NativeIdleShutdown, Noteb
         load_catalog().cheapest(self.name, spec.gpu, spec.gpu_count, spot=False, backend=BACKEND)
         if spec.image:
             raise UserError("Colab Enterprise runtimes run Colab's own image: drop --image")
+        for where in self.candidate_zones(spec):
+            if where and _ZONE.fullmatch(where):
+                raise UserError(f"Colab Enterprise places runtimes in regions, not zones: use "
+                                f"{where.rsplit('-', 1)[0]} instead of {where}")
         if spec.region and spec.zones and any(z != spec.region for z in spec.zones):
             raise UserError("Colab Enterprise places runtimes in regions: give --region or a "
                             "--zone list of regions (e.g. --zone us-central1,us-east4), not both")

@@ -80,6 +80,8 @@ def test_up_with_an_idle_timeout_runs_a_runtime_from_a_template_with_that_shutdo
     assert runtime["notebookRuntimeTemplateRef"]["notebookRuntimeTemplate"] == name
     assert runtime["runtimeUser"] == "tester@example.com"
     assert runtime["runtimeState"] == "RUNNING"
+    # the template's and the assign's operations were waited on at the configured endpoint
+    assert fake.counts["GetOperation"] >= 2
 
 
 def test_up_without_an_idle_timeout_and_up_twice_make_one_runtime(fake):

@@ -130,6 +130,8 @@ def test_refusals_need_no_network(make_spec):
         provider.require(Capability.JOBS)
     with pytest.raises(UserError, match="drop --image"):
         provider.validate_spec(make_spec(image="my-image"))
+    with pytest.raises(UserError, match="use us-central1 instead of us-central1-a"):
+        provider.validate_spec(make_spec(zones=("us-central1-a",)))
     with pytest.raises(UserError, match="needs a GPU"):
         provider.validate_spec(make_spec(gpu="none", gpu_count=0))
     assert provider.offers("t4", 1, spot=True) == []
