@@ -17,7 +17,14 @@ from datetime import datetime
 from google.cloud import aiplatform_v1 as ap
 from nbctl_cloud.catalog import load_catalog
 from nbctl_cloud.errors import NbctlError, NotFound
-from nbctl_cloud.model import LABEL_NAME, LABEL_OWNER, Instance, InstanceSpec, State
+from nbctl_cloud.model import (
+    LABEL_NAME,
+    LABEL_OWNER,
+    LABEL_SPEC_HASH,
+    Instance,
+    InstanceSpec,
+    State,
+)
 from nbctl_cloud.providers.gcp.common import filter_expr, labels_for
 
 from . import faults
@@ -73,9 +80,13 @@ class Runtimes:
             interval = min(interval * 2, 5.0)
 
     # -- templates ---------------------------------------------------------------------
-    def templates_of(self, name: str, region: str) -> list[ap.NotebookRuntimeTemplate]:
-        """nbctl's templates for the machine `name` in the region: one list call."""
+    def templates_of(self, name: str, region: str,
+                     spec_hash: str | None = None) -> list[ap.NotebookRuntimeTemplate]:
+        """nbctl's templates for the machine `name` (of this spec hash, where given) in the
+        region, found by their labels: one list call."""
         labels = {LABEL_NAME: name, LABEL_OWNER: self.owner}
+        if spec_hash:
+            labels[LABEL_SPEC_HASH] = spec_hash
         pager = faults.call(self.c.service(region).list_notebook_runtime_templates,
                             request=ap.ListNotebookRuntimeTemplatesRequest(
                                 parent=self.parent(region), filter=filter_expr(labels, BACKEND)),
@@ -86,7 +97,7 @@ class Runtimes:
         """The template of this spec and idle timeout in the region, found or made."""
         tid = template_id(spec, idle_minutes)
         name = f"{self.parent(region)}/notebookRuntimeTemplates/{tid}"
-        if any(t.name == name for t in self.templates_of(spec.name, region)):
+        if any(t.name == name for t in self.templates_of(spec.name, region, spec.spec_hash())):
             return name
         action = f"create the runtime template of {spec.name} in {region}"
         try:
