@@ -101,7 +101,7 @@ def schedule_clear(name, fmt):
               help="Re-read the store at least this often.")
 @OUTPUT
 def scheduler(once, grace, interval, fmt):
-    """Run the schedules that no cloud runs (local, Paperspace, Workbench)."""
+    """Run the schedules that no cloud runs (local, Paperspace, Workbench, Colab Enterprise)."""
     from ..output import emit
     from ..scheduler import run_once, serve
     grace_s, interval_s = seconds(grace, "--grace"), seconds(interval, "--interval")
