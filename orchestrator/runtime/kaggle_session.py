@@ -14,7 +14,8 @@ working directory, both base64, and a call of `main`. In the session it
    that this version's output holds them in turn;
 3. runs the command through jobwrap, which keeps the attempt's status in
    nbctl-checkpoint/_nbctl/<run_id>/status-<N>.json (the controller reads it from the output);
-4. `stop_after` seconds after the session began (ahead of the session's limit, or of the end
+4. passes a SIGTERM or SIGINT from Kaggle (a cancel, the session's own limit) on to the job; and
+   `stop_after` seconds after the session began (ahead of the session's limit, or of the end
    of the GPU quota left), sends the job the usual SIGTERM notice, gives it `grace` seconds to
    save a checkpoint, then kills what is left, and writes limit-<N>.json beside the status;
 5. exits 0 when the command succeeded or left on a notice (so the version's output can be
@@ -95,6 +96,10 @@ def main(attempt, runtime, workdir):
                NBCTL_CHECKPOINT_URL=attempt.get("checkpoint_url") or checkpoints)
     proc = subprocess.Popen(cmd, cwd=working, env=env, stdin=subprocess.DEVNULL,
                             start_new_session=True)
+    # Kaggle stopping the session (a cancel, its own limit) signals this process: the job,
+    # in a group of its own so that nbctl's stop can signal it alone, gets the notice too.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _frame: signal_group(proc.pid, signum))
     deadline = began + float(attempt["stop_after"])
     stopped_at = None
     while proc.poll() is None:

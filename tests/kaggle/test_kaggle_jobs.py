@@ -172,3 +172,25 @@ def test_bad_credentials_and_inputs_are_refused_in_one_line(kfake, env, workdir)
     assert up.returncode == 2 and "no API for interactive sessions" in up.stderr
     assert "nbctl run" in up.stderr
     assert kfake.calls("SaveKernel") == []
+
+
+def test_cancel_stops_the_running_version_through_the_api(kfake, env, workdir, nbctl_home):
+    # a session long enough that nbctl's own stop never comes first
+    (nbctl_home / "config.toml").write_text(CONFIG.replace('"16s"', '"300s"'))
+    (workdir / "forever.py").write_text("import time\nprint('up', flush=True)\n"
+                                        "while True:\n    time.sleep(0.1)\n")
+    done = run_nbctl("run", "kcancel", "--provider", "kaggle", "--workdir", str(workdir),
+                     "-o", "json", "--", "python3", "forever.py", env=env)
+    assert done.returncode == 0, done.stderr
+    run_id = json.loads(done.stdout)["run_id"]
+    wait_for(lambda: kfake.session(USER, run_id).status == "RUNNING", 60,
+             what="the version to run")
+    cancel = run_nbctl("jobs", "cancel", run_id, env=env)
+    assert cancel.returncode == 0, cancel.stderr
+    wait_for(lambda: kfake.session(USER, run_id).status == "CANCEL_ACKNOWLEDGED", 60,
+             what="Kaggle to stop the session")
+    assert len(kfake.calls("CancelKernelSession")) == 1
+    assert job_json(env, run_id)["state"] == "CANCELLED"
+    assert run_nbctl("controller", "--once", env=env).returncode == 0
+    assert job_json(env, run_id)["state"] == "CANCELLED"  # no next version for a cancelled job
+    assert len(kfake.kernels[(USER, run_id)]["versions"]) == 1
