@@ -73,11 +73,13 @@ def logs(env, run_id: str) -> list[dict]:
 
 def assert_resumed(attempts: list[dict], expected_sha256: str) -> None:
     """Each attempt started at the step the one before saved on its notice (no step lost past
-    the last checkpoint), and the last one's weights are those of a run never stopped."""
-    saved = [int(re.search(r"preempted: saved step (\d+)", a["log"]).group(1))
-             for a in attempts[:-1]]
+    the last checkpoint), and the last one's weights are those of a run never stopped. (An
+    attempt whose notice came as the training ended saved its last step instead.)"""
     starts = [int(re.search(r"starting at step (\d+)", a["log"]).group(1)) for a in attempts]
-    assert starts == [0] + saved
+    for before, start in zip(attempts, starts[1:]):
+        saved = re.search(r"preempted: saved step (\d+)", before["log"])
+        assert start == (int(saved.group(1)) if saved else int(TRAIN_ARGS[1])), before["log"]
+    assert starts[0] == 0
     assert re.search(r"sha256 ([0-9a-f]{64})", attempts[-1]["log"]).group(1) == expected_sha256
 
 
