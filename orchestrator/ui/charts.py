@@ -94,7 +94,7 @@ def daily_spend(daily: list[dict]) -> str:
             body.append(f'<rect x="{x0 + i * slot + slot * 0.15:.1f}" y="{base:.1f}" '
                         f'width="{slot * 0.7:.1f}" height="{h:.1f}" fill="{color[p]}" '
                         f'class="bar" data-day="{d["day"]}" data-provider="{escape(p)}" '
-                        f'data-cost="{v:.2f}"><title>{d["day"]} {escape(p)}: ${v:.2f}</title>'
+                        f'data-cost="{v:.4f}"><title>{d["day"]} {escape(p)}: ${v:.2f}</title>'
                         f'</rect>')
         if len(daily) <= 14 or i % max(1, len(daily) // 10) == 0:
             body.append(f'<text x="{x0 + (i + 0.5) * slot:.1f}" y="{HEIGHT - 12}" '

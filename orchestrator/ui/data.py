@@ -118,10 +118,10 @@ def money(store: Store, window: float, now: float | None = None) -> dict:
     daily = []
     for day in cost.per_day(store, days, now=now):
         by_provider: dict[str, float] = {}
-        for r in day["rows"]:
-            if r["cost"]:
-                by_provider[r["provider"] or "?"] = by_provider.get(r["provider"] or "?", 0.0) \
-                    + r["cost"]
+        for r in day["rows"]:  # unrounded: a few minutes' cents still show
+            if r["hourly"]:
+                key = r["provider"] or "?"
+                by_provider[key] = by_provider.get(key, 0.0) + r["hours"] * r["hourly"]
         daily.append({"day": day["day"], "by_provider": by_provider})
 
     def total(key: str) -> float:
