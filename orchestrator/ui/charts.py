@@ -23,8 +23,8 @@ def _frame(body: list[str], label: str) -> str:
             + "".join(body) + "</svg>")
 
 
-def _axes(y_max: float, y_fmt) -> list[str]:
-    x0, x1, y0 = LEFT, WIDTH - RIGHT, HEIGHT - BOTTOM
+def _axes(y_max: float, y_fmt, x1: float = WIDTH - RIGHT) -> list[str]:
+    x0, y0 = LEFT, HEIGHT - BOTTOM
     out = [f'<line x1="{x0}" y1="{TOP}" x2="{x0}" y2="{y0}" class="axis"/>',
            f'<line x1="{x0}" y1="{y0}" x2="{x1}" y2="{y0}" class="axis"/>']
     for i in range(5):
@@ -80,9 +80,9 @@ def daily_spend(daily: list[dict]) -> str:
     providers = sorted({p for d in daily for p in d["by_provider"]})
     color = {p: COLORS[i % len(COLORS)] for i, p in enumerate(providers)}
     top = max([sum(d["by_provider"].values()) for d in daily] + [0.01])
-    x0, x1, y0 = LEFT, WIDTH - RIGHT, HEIGHT - BOTTOM
+    x0, x1, y0 = LEFT, WIDTH - RIGHT - 120, HEIGHT - BOTTOM  # the legend on the right
     slot = (x1 - x0) / max(len(daily), 1)
-    body = _axes(top, lambda v: f"${v:.2f}")
+    body = _axes(top, lambda v: f"${v:.2f}", x1)
     for i, d in enumerate(daily):
         base = y0
         for p in providers:
@@ -100,7 +100,7 @@ def daily_spend(daily: list[dict]) -> str:
             body.append(f'<text x="{x0 + (i + 0.5) * slot:.1f}" y="{HEIGHT - 12}" '
                         f'text-anchor="middle" class="tick">{d["day"][5:]}</text>')
     for i, p in enumerate(providers):
-        body.append(f'<rect x="{x1 - 120}" y="{TOP + i * 16}" width="10" height="10" '
-                    f'fill="{color[p]}"/><text x="{x1 - 104}" y="{TOP + i * 16 + 9}" '
+        body.append(f'<rect x="{x1 + 16}" y="{TOP + i * 16}" width="10" height="10" '
+                    f'fill="{color[p]}"/><text x="{x1 + 32}" y="{TOP + i * 16 + 9}" '
                     f'class="legend">{escape(p)}</text>')
     return _frame(body, "spend per day by provider")
