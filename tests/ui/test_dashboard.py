@@ -25,15 +25,33 @@ def paperspace(monkeypatch):
     assert emulator.violations == [], "requests that do not fit the Paperspace API schema"
 
 
+def made(nbctl, *ups: list[str]):
+    for args in ups:
+        r = nbctl("up", *args, "-o", "json")
+        assert r.returncode == 0, r.stderr
+    yield
+    for args in ups:
+        nbctl("down", args[0], "--yes")
+
+
+LOC1 = ["loc1"]
+PS1 = ["ps1", "--provider", "paperspace", "--gpu", "a4000"]
+
+
 @pytest.fixture
 def two_machines(nbctl, paperspace):
     """One local notebook and one Paperspace machine, made with the CLI."""
-    for args in (["up", "loc1"], ["up", "ps1", "--provider", "paperspace", "--gpu", "a4000"]):
-        r = nbctl(*args, "-o", "json")
-        assert r.returncode == 0, r.stderr
-    yield
-    for name in ("loc1", "ps1"):
-        nbctl("down", name, "--yes")
+    yield from made(nbctl, LOC1, PS1)
+
+
+@pytest.fixture
+def local_machine(nbctl):
+    yield from made(nbctl, LOC1)
+
+
+@pytest.fixture
+def cloud_machine(nbctl, paperspace):
+    yield from made(nbctl, PS1)
 
 
 def rows(page) -> dict[str, dict]:
@@ -58,7 +76,17 @@ def test_the_machines_page_shows_what_status_shows(two_machines, nbctl, page):
     assert page.locator('tr[data-name="ps1"] .hourly').inner_text() != "-"  # priced
 
 
-def test_clicking_stop_stops_the_machine_in_the_store_and_the_cloud(two_machines, nbctl, page,
+def test_open_goes_to_the_notebook_as_nbctl_open_does(local_machine, nbctl, page):
+    url = json.loads(nbctl("open", "loc1", "-o", "json").stdout)["url"]
+    with page.context.expect_page() as opened:
+        page.locator('tr[data-name="loc1"] button.open').click()
+    notebook = opened.value
+    notebook.wait_for_load_state()
+    assert notebook.url.startswith(url.split("/lab")[0] + "/")  # the same Jupyter server
+    assert "JupyterLab" in notebook.title() or "Jupyter" in notebook.content()
+
+
+def test_clicking_stop_stops_the_machine_in_the_store_and_the_cloud(cloud_machine, nbctl, page,
                                                                    paperspace):
     from nbctl_cloud.registry import get_provider
     from nbctl_cloud.store import Store
@@ -70,7 +98,7 @@ def test_clicking_stop_stops_the_machine_in_the_store_and_the_cloud(two_machines
     assert "stop: done" in page.locator('tr[data-name="ps1"] .last').inner_text()
 
 
-def test_down_asks_again_and_does_nothing_when_refused(two_machines, nbctl, page):
+def test_down_asks_again_and_does_nothing_when_refused(local_machine, nbctl, page):
     from nbctl_cloud.store import Store
     asked = []
     page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
@@ -84,7 +112,7 @@ def test_down_asks_again_and_does_nothing_when_refused(two_machines, nbctl, page
     assert Store().get("loc1") is None
 
 
-def test_the_refresh_button_reconciles_in_the_background(two_machines, nbctl, page, paperspace):
+def test_the_refresh_button_reconciles_in_the_background(cloud_machine, nbctl, page, paperspace):
     from nbctl_cloud.registry import get_provider
     get_provider("paperspace").stop("ps1")  # behind nbctl's back: the store still says RUNNING
     wait_for(lambda: get_provider("paperspace").get("ps1").state.value == "STOPPED", 60,

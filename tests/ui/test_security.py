@@ -6,7 +6,17 @@ import re
 import httpx
 import pytest
 
+from tests.ui.conftest import Dashboard
+
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def dashboard(tmp_path_factory):
+    """One dashboard over an empty store of its own: these tests only knock on its doors."""
+    d = Dashboard(home=str(tmp_path_factory.mktemp("nbctl-home")))
+    yield d
+    d.stop()
 
 
 def xsrf_of(dashboard) -> str:
@@ -62,7 +72,6 @@ def test_a_port_in_use_is_one_line_exit_2(nbctl, dashboard):
 
 
 def test_another_host_is_served_with_a_warning(nbctl_home):
-    from tests.ui.conftest import Dashboard
     d = Dashboard("--host", "0.0.0.0")
     try:
         assert "warning: serving on 0.0.0.0" in "".join(d.output)
