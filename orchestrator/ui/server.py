@@ -3,6 +3,7 @@ as Jupyter prints its own, and the browser opened through a private file, so the
 goes on a command line."""
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import socket
@@ -20,12 +21,11 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
-    except socket.gaierror:
+    except (socket.gaierror, OSError) as e:
         sock.close()
-        raise UserError(f"--host {host!r} is no address of this computer: give an IP address "
-                        f"or a name it resolves, or leave --host out for 127.0.0.1") from None
-    except OSError as e:
-        sock.close()
+        if isinstance(e, socket.gaierror) or e.errno == errno.EADDRNOTAVAIL:
+            raise UserError(f"--host {host!r} is no address of this computer: give one of its "
+                            f"IP addresses, or leave --host out for 127.0.0.1") from None
         raise UserError(f"cannot listen on {host}:{port} ({e.strerror}): choose another --port, "
                         f"or leave --port out for a free one") from None
     sock.listen(64)
@@ -69,8 +69,8 @@ def serve(host: str, port: int, open_browser: bool) -> None:
                         f"`pip install '.[ui]'` in nbctl's folder") from None
     from ..config import data_dir
     from ..store import Store
-    store = Store()
     sock = _bind(host, port)
+    store = Store()
     port = sock.getsockname()[1]
     if host not in LOOPBACK:
         print(f"nbctl: warning: serving on {host}:{port} over plain HTTP: anyone who can reach "

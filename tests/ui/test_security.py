@@ -79,3 +79,11 @@ def test_another_host_is_served_with_a_warning(nbctl_home):
             "Authorization": f"token {d.token}"}).status_code == 200
     finally:
         d.stop()
+
+
+def test_a_host_that_is_not_this_computer_is_one_line_exit_2_and_makes_nothing(nbctl,
+                                                                                nbctl_home):
+    r = nbctl("ui", "--no-browser", "--host", "192.0.2.1")  # TEST-NET-1: no one's address
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and "leave --host out" in r.stderr
+    assert not (nbctl_home / "data" / "state.db").exists()
