@@ -16,10 +16,10 @@ import re
 import time
 import uuid
 
-from . import lifecycle, log
+from . import hosted_jobs, lifecycle, log
 from .errors import CapacityError, NbctlError, UserError
 from .model import Capability, InstanceSpec, Job, JobSpec, JobState, State
-from .provider import Provider
+from .provider import HostedJobs, Provider
 from .runtime.checkpoint import EXIT_PREEMPTED
 from .store import Store, process_holder
 
@@ -98,6 +98,9 @@ def submit(provider: Provider, spec: JobSpec, store: Store, progress=None) -> Jo
     """Create (or reuse) the machine, record the job, start its first attempt."""
     provider.require(Capability.JOBS, spec.instance)
     provider.check_job(spec)
+    if isinstance(provider, HostedJobs):  # no machine: the cloud runs each attempt itself
+        hosted_jobs.submit(provider, spec, store)
+        return get(store, spec.run_id)
     store.add_job(spec, provider.name)
     try:
         lifecycle.up(provider, spec.instance, store=store, wait=True,
@@ -160,6 +163,9 @@ def step(store: Store, job: Job, provider: Provider, holder: str | None = None) 
     job = get(store, job.spec.run_id)  # as it is now: a user's cancel may have just ended it
     if job.state.final:
         return job
+    if isinstance(provider, HostedJobs):
+        hosted_jobs.step(store, job, provider)
+        return get(store, job.spec.run_id)
     inst = provider.get(job.spec.instance.name)
     state = inst.state if inst else State.DELETED
     status = read_status(job.spec, job.restarts)

@@ -181,6 +181,7 @@ class JobState(str, Enum):
     STARTING = "STARTING"
     RUNNING = "RUNNING"
     RECOVERING = "RECOVERING"
+    WAITING = "WAITING"  # for what the cloud must give first (a quota that refreshes)
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"

@@ -6,7 +6,7 @@ input fails in milliseconds with a one-line UserError/CapabilityError.
 from __future__ import annotations
 
 from .catalog import load_catalog
-from .errors import UserError
+from .errors import CapabilityError, UserError
 from .model import Capability, InstanceSpec
 from .provider import Provider
 from .registry import get_provider, names
@@ -53,6 +53,8 @@ def build_spec(provider: Provider, name: str, *, gpu: str | None = None, preempt
                needs: tuple[Capability, ...] = ()) -> InstanceSpec:
     """The spec of a machine, checked without network. `needs`: capabilities the machine must
     have (a job needs JOBS), refused with the provider's own sentence before other checks."""
+    if provider.no_machines and Capability.JOBS not in needs:
+        raise CapabilityError(provider.no_machines)
     provider.validate_name(name)
     gpu_name, count = parse_gpu(gpu, load_catalog().names)
     if preemptible:

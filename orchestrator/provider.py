@@ -76,6 +76,9 @@ class Provider(ABC):
     # With restarts_preempted: how long the core waits for that restart under a job before it
     # replaces the machine with a new one (seconds; a provider may read it from its settings).
     restart_wait: float = 120.0
+    # A provider that makes no machines of nbctl's, only runs jobs in the cloud's own hosted
+    # sessions (Kaggle's kernels, see HostedJobs): the sentence `nbctl up` is refused with.
+    no_machines: ClassVar[str | None] = None
     # Filled in for each subclass from the mixins it inherits.
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
 
@@ -189,6 +192,17 @@ class Provider(ABC):
         """Delete the instance and what nbctl made for it. If it does not exist, return
         silently. Return once the cloud accepted the request."""
 
+    def job_storage(self) -> str | None:
+        """Where a job's own files go when `nbctl run` is given no --checkpoint-url (a cloud
+        whose sessions carry the checkpoints themselves, such as Kaggle's), or None: then
+        --checkpoint-url is required."""
+        return None
+
+    def quota(self) -> list[dict] | None:
+        """The accelerator quota the cloud reports for the user (Kaggle's weekly GPU and TPU
+        hours: used, reserved, allowed, left, when it refreshes), or None if it reports none."""
+        return None
+
     def close(self) -> None:
         """Release clients and connections."""
 
@@ -253,6 +267,43 @@ class Jobs(CapabilityMixin):
     def check_job(self, job: JobSpec) -> None:
         """UserError when this job cannot run here, found before any machine is made (no
         network). Nothing to check, by default."""
+
+
+class HostedJobs(CapabilityMixin):
+    """Jobs whose attempts the cloud runs in sessions of its own, on no machine of nbctl's
+    (Kaggle's kernel versions). The core starts each attempt, reads how it stands from the
+    cloud, and starts the next one when a session ended on its limit or a notice, until the
+    command has finished (see nbctl_cloud.hosted_jobs)."""
+
+    capability = Capability.JOBS
+    verbs = ("start_attempt", "attempt_status", "attempt_log", "cancel_job")
+
+    @abstractmethod
+    def start_attempt(self, job: JobSpec, restart: int) -> str | None:
+        """Start attempt `restart` and return None, or return why it cannot start yet (a
+        quota that refreshes later: the core waits and asks again). Return at once. Starting
+        the same run_id and restart twice must not run it twice."""
+
+    @abstractmethod
+    def attempt_status(self, job: JobSpec, restart: int) -> dict | None:
+        """The attempt in jobwrap's status shape ({"state": "running"|"exited", "exit_code",
+        "signal", "started_at", "ended_at", "detail"}) plus "session_limit": True when nbctl's
+        runtime stopped it ahead of the session's limit, or None while it has not started."""
+
+    @abstractmethod
+    def attempt_log(self, job: JobSpec, restart: int) -> str | None:
+        """The attempt's output as text, or None before it has any."""
+
+    @abstractmethod
+    def cancel_job(self, name: str, job: JobSpec) -> None:
+        """Stop the job's current attempt. If it is not running, return silently."""
+
+    def check_job(self, job: JobSpec) -> None:
+        """UserError when this job cannot run here (no network)."""
+
+    def job_summary(self, job: JobSpec, restarts: int) -> dict:
+        """What the cloud adds to `jobs status` (versions, time spent ...). No verb waits."""
+        return {}
 
 
 class NotebookUrl(CapabilityMixin):

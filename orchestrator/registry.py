@@ -17,6 +17,8 @@ BUILTIN: dict[str, str] = {
     "gcp": "nbctl_cloud.providers.gcp:GcpProvider",
     "aws": "nbctl_cloud.providers.aws:AwsProvider",
     "paperspace": "nbctl_cloud.providers.paperspace:PaperspaceProvider",
+    "kaggle": "nbctl_cloud.providers.kaggle:KaggleProvider",
+    "colab": "nbctl_cloud.providers.colab:ColabProvider",
 }
 ENTRY_POINT_GROUP = "nbctl.providers"
 

@@ -1,6 +1,7 @@
 """Shared fixtures: every test gets its own nbctl home (data, config, state store)."""
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -41,6 +42,16 @@ def nbctl_home(tmp_path, monkeypatch):
     config.load_config.cache_clear()
     yield home
     config.load_config.cache_clear()
+
+
+@functools.cache
+def startup_modules() -> frozenset[str]:
+    """The modules a fresh interpreter here holds before it runs a line: site's own, and the
+    namespace packages a `*-nspkg.pth` file sets up (google-cloud-aiplatform's puts empty
+    `google` and `google.cloud` in sys.modules). A check of what code imports leaves them out."""
+    out = subprocess.run([sys.executable, "-c", "import sys; print('\\n'.join(sys.modules))"],
+                         capture_output=True, text=True, check=True).stdout
+    return frozenset(out.split())
 
 
 def run_nbctl(*args: str, env: dict | None = None, timeout: float = 180,

@@ -56,13 +56,13 @@ def chosen_provider(option: str | None, config: dict) -> str:
     return option or config.get("default_provider") or "local"
 
 
-def provider_cache():
+def provider_cache(need_sdk: bool = True):
     """A get_provider that makes each provider once, for commands that serve many machines."""
     made: dict = {}
 
     def provider(name: str):
         if name not in made:
-            made[name] = get_provider(name)
+            made[name] = get_provider(name, need_sdk=need_sdk)
         return made[name]
 
     return provider

@@ -25,7 +25,7 @@ from .common import (
 @click.command()
 @click.argument("name")
 @click.option("--provider", "-p", default=None,
-              help="local (default), gcp, aws, paperspace, or an installed plugin.")
+              help="local (default), gcp, aws, paperspace, colab, or an installed plugin.")
 @click.option("--gpu", "-g", default=None, help="GPU[:COUNT], e.g. t4, a100:2 (see `nbctl gpus`).")
 @click.option("--preemptible", "--spot", is_flag=True, help="Use a spot/preemptible machine.")
 @click.option("--region", default=None, help="Region to place the machine in.")

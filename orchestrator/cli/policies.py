@@ -101,7 +101,7 @@ def schedule_clear(name, fmt):
               help="Re-read the store at least this often.")
 @OUTPUT
 def scheduler(once, grace, interval, fmt):
-    """Run the schedules that no cloud runs (local, Paperspace, Workbench)."""
+    """Run the schedules that no cloud runs (local, Paperspace, Workbench, Colab Enterprise)."""
     from ..output import emit
     from ..scheduler import run_once, serve
     grace_s, interval_s = seconds(grace, "--grace"), seconds(interval, "--interval")
@@ -159,7 +159,8 @@ def cost(since, fmt):
     """Estimate hours and money per instance, and what schedules and idle stops saved."""
     from ..cost import report
     from ..output import emit
-    rows = report(open_store(), seconds(since, "--since"))
+    rows = report(open_store(), seconds(since, "--since"),
+                  provider_for=provider_cache(need_sdk=False))
     cols = [("name", "NAME"), ("provider", "PROVIDER"), ("hours", "HOURS"), ("hourly", "$/H"),
             ("cost", "COST $"), ("saved_hours_schedule", "SAVED H (SCHEDULE)"),
             ("saved_hours_idle", "SAVED H (IDLE)"), ("saved", "SAVED $")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from ..errors import UserError
-from .common import OUTPUT
+from .common import OUTPUT, get_provider
 
 
 @click.command()
@@ -38,4 +38,20 @@ def providers(name, fmt):
          rows=rows)
 
 
-COMMANDS = [providers]
+@click.command()
+@click.option("--provider", "-p", "provider_name", default="kaggle", show_default=True)
+@OUTPUT
+def quota(provider_name, fmt):
+    """Show what is left of a provider's accelerator quota, as the cloud reports it."""
+    from ..errors import CapabilityError
+    from ..output import emit
+    rows = get_provider(provider_name).quota()
+    if rows is None:
+        raise CapabilityError(f"{provider_name} reports no accelerator quota to nbctl: see its "
+                              "console for its limits")
+    emit(rows, fmt, rows=rows, columns=[
+        ("kind", "KIND"), ("used_hours", "USED H"), ("reserved_hours", "RUNNING H"),
+        ("allowed_hours", "ALLOWED H"), ("left_hours", "LEFT H"), ("refreshes_at", "REFRESHES")])
+
+
+COMMANDS = [providers, quota]

@@ -25,13 +25,15 @@ JOB_COLUMNS = [("run_id", "RUN ID"), ("instance", "INSTANCE"), ("provider", "PRO
 @click.command(context_settings={"ignore_unknown_options": True})
 @click.argument("name")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-@click.option("--provider", "-p", default=None, help="local (default), gcp, aws, paperspace.")
+@click.option("--provider", "-p", default=None,
+              help="local (default), gcp, aws, paperspace, kaggle.")
 @click.option("--gpu", "-g", default=None, help="GPU[:COUNT], e.g. t4.")
 @click.option("--preemptible", "--spot", is_flag=True, help="Use a spot/preemptible machine.")
 @click.option("--region", default=None)
 @click.option("--zone", "zones", multiple=True, help="Zones allowed, in order of preference.")
-@click.option("--checkpoint-url", required=True,
-              help="Where checkpoints go: a path, s3://bucket/prefix or gs://bucket/prefix.")
+@click.option("--checkpoint-url", default=None,
+              help="Where checkpoints go: a path, s3://bucket/prefix or gs://bucket/prefix "
+                   "(not for kaggle: its kernels' output carries them).")
 @click.option("--max-restarts", type=AsciiInt(min=0), default=3, show_default=True,
               help="Restarts allowed after preemptions (and failures, with --restart-on-failure).")
 @click.option("--restart-on-failure", is_flag=True, help="Also restart when the command fails.")
@@ -70,10 +72,18 @@ def run(name, command, provider, gpu, preemptible, region, zones, checkpoint_url
     prov.require(Capability.JOBS)  # before any other check: the provider's own sentence
     spec = build_spec(prov, name, gpu=gpu, preemptible=preemptible, region=region,
                       zones=split_zones(zones), owner=owner(), needs=(Capability.JOBS,))
-    check_url(checkpoint_url)
     from .. import jobs
     from ..output import Progress, emit
-    jobs.check_reachable(checkpoint_url, prov.shares_filesystem)
+    storage = prov.job_storage()  # where a cloud that carries the checkpoints keeps the rest
+    if checkpoint_url is None:
+        if storage is None:
+            raise UserError(f"--checkpoint-url is required for {provider_name}: where the job's "
+                            "checkpoints go, e.g. --checkpoint-url gs://bucket/run1")
+        checkpoint_url = storage
+    else:
+        check_url(checkpoint_url)
+        if storage is None:  # else the provider's check_job says what applies
+            jobs.check_reachable(checkpoint_url, prov.shares_filesystem)
     if git_url is not None:
         jobs.check_git_url(git_url, prov.shares_filesystem)
     else:
@@ -176,7 +186,12 @@ def jobs_status(run_id, fmt):
     """Show one job."""
     from .. import jobs
     from ..output import emit
-    d = jobs.get(open_store(), run_id).to_dict()
+    from ..provider import HostedJobs
+    job = jobs.get(open_store(), run_id)
+    d = job.to_dict()
+    prov = get_provider(job.spec.instance.provider, need_sdk=False)
+    if isinstance(prov, HostedJobs):  # what the cloud adds: versions, time spent ...
+        d.update(prov.job_summary(job.spec, job.restarts))
     emit(d, fmt, text="\n".join(f"{k}: {v if v not in (None, '') else '-'}" for k, v in d.items()))
 
 
@@ -191,16 +206,22 @@ def jobs_logs(run_id, attempt, fmt):
     With --output json: {"run_id", "attempts": [{"attempt", "exit_code", "signal", "log"}]},
     where exit_code and signal are null while the attempt runs and log is null before it has
     any output."""
-    from .. import jobs
+    from .. import hosted_jobs, jobs
     from ..output import emit
+    from ..provider import HostedJobs
     job = jobs.get(open_store(), run_id)
-    attempts = []
-    for n in [attempt] if attempt is not None else range(job.restarts + 1):
-        status = jobs.read_status(job.spec, n) or {}
-        ended = status.get("state") == "exited"
-        attempts.append({"attempt": n, "log": jobs.read_log(job.spec, n),
-                         "exit_code": status.get("exit_code") if ended else None,
-                         "signal": status.get("signal") if ended else None})
+    prov = get_provider(job.spec.instance.provider, need_sdk=False)
+    wanted = [attempt] if attempt is not None else list(range(job.restarts + 1))
+    if isinstance(prov, HostedJobs):  # the cloud keeps the attempts' output
+        attempts = [hosted_jobs.attempt_report(job, prov, n) for n in wanted]
+    else:
+        attempts = []
+        for n in wanted:
+            status = jobs.read_status(job.spec, n) or {}
+            ended = status.get("state") == "exited"
+            attempts.append({"attempt": n, "log": jobs.read_log(job.spec, n),
+                             "exit_code": status.get("exit_code") if ended else None,
+                             "signal": status.get("signal") if ended else None})
     emit({"run_id": run_id, "attempts": attempts}, fmt, text="\n".join(
         f"--- attempt {a['attempt']} ---\n"
         + (a["log"].rstrip("\n") if a["log"] is not None else "(no output yet)")

@@ -61,11 +61,40 @@ def job_list(store: Store) -> list[dict]:
 
 def _read_json(url: str) -> dict | None:
     import fsspec
-    fs, path = fsspec.core.url_to_fs(url)
     try:
+        fs, path = fsspec.core.url_to_fs(url)
         return json.loads(fs.cat_file(path))
-    except (FileNotFoundError, ValueError):
+    except (OSError, ValueError, ImportError):  # none yet, or storage this computer cannot read
         return None
+
+
+class _Attempts:
+    """Each attempt's status record and log, where `nbctl jobs logs` reads them: the job's
+    storage, or the cloud's own record for a hosted job (Kaggle's kernel versions)."""
+
+    def __init__(self, job):
+        from ..provider import HostedJobs
+        from ..registry import get_provider
+        self.spec = job.spec
+        provider = get_provider(job.spec.instance.provider, need_sdk=False)
+        self.hosted = provider if isinstance(provider, HostedJobs) else None
+        if self.hosted is None:
+            provider.close()
+
+    def status(self, n: int) -> dict | None:
+        return self.hosted.attempt_status(self.spec, n) if self.hosted \
+            else jobs.read_status(self.spec, n)
+
+    def log(self, n: int) -> str | None:
+        return self.hosted.attempt_log(self.spec, n) if self.hosted \
+            else jobs.read_log(self.spec, n)
+
+    def __enter__(self) -> "_Attempts":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.hosted is not None:
+            self.hosted.close()
 
 
 def job_detail(store: Store, run_id: str) -> dict:
@@ -73,8 +102,9 @@ def job_detail(store: Store, run_id: str) -> dict:
     helper saved, and where each attempt was interrupted or restarted."""
     job = jobs.get(store, run_id)
     attempts, points, marks = [], [], []
-    for n in range(job.restarts + 1):
-        status = jobs.read_status(job.spec, n) or {}
+    with _Attempts(job) as source:
+        statuses = [source.status(n) or {} for n in range(job.restarts + 1)]
+    for n, status in enumerate(statuses):
         saved = _read_json(f"{job.spec.status_url}/steps-{n}.json") or {}
         points += [(t, s, n) for t, s in saved.get("points", [])]
         ended = status.get("state") == "exited"
@@ -102,10 +132,11 @@ def _interruption(status: dict, attempt: int) -> dict:
 def log_tail(store: Store, run_id: str, lines: int = LOG_TAIL_LINES) -> str:
     """The last lines of the job's newest attempt that has output."""
     job = jobs.get(store, run_id)
-    for n in range(job.restarts, -1, -1):
-        text = jobs.read_log(job.spec, n)
-        if text is not None:
-            return f"--- attempt {n} ---\n" + "\n".join(text.splitlines()[-lines:])
+    with _Attempts(job) as source:
+        for n in range(job.restarts, -1, -1):
+            text = source.log(n)
+            if text is not None:
+                return f"--- attempt {n} ---\n" + "\n".join(text.splitlines()[-lines:])
     return "(no output yet)"
 
 

@@ -10,6 +10,7 @@ from nbctl_cloud.errors import UserError
 from nbctl_cloud.runtime.checkpoint import Checkpointer, check_url
 
 from tests.checkpoint.helpers import PYTHON, child_env
+from tests.conftest import startup_modules
 
 
 @pytest.mark.parametrize("url", ["/data/ckpt", "relative/ckpt", "file:///data/ckpt",
@@ -61,7 +62,7 @@ def modules_after(code: str, url: str) -> set[str]:
     code = textwrap.dedent(code) + "\nimport sys\nprint('\\n'.join(sorted(sys.modules)))\n"
     out = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True, check=True,
                          env=child_env(url)).stdout
-    return {m.split(".")[0] for m in out.split()}
+    return {m.split(".")[0] for m in set(out.split()) - startup_modules()}
 
 
 def test_importing_the_helper_imports_no_sdk_cli_store_or_array_library(tmp_path):

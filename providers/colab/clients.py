@@ -1,0 +1,58 @@
+"""The NotebookService client, built once per provider object against the configured endpoint.
+
+This module imports google-cloud-aiplatform (`aiplatform_v1`, seconds to import); only the
+runtimes backend imports it, inside the provider's verbs. The client always speaks REST (the
+library defaults to gRPC), so an endpoint set for an emulator serves every call, the
+long-running operations' polls included.
+"""
+from __future__ import annotations
+
+from google.api_core.client_options import ClientOptions
+from google.cloud import aiplatform_v1
+from nbctl_cloud.errors import AuthError
+
+from .settings import Settings
+
+SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+
+
+def credentials(settings: Settings):
+    """Application Default Credentials, or anonymous ones for an emulator."""
+    if settings.anonymous:
+        from google.auth.credentials import AnonymousCredentials
+        return AnonymousCredentials()
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+    try:
+        creds, _project = google.auth.default(scopes=SCOPES)
+    except DefaultCredentialsError as e:
+        raise AuthError(f"no Google Cloud credentials ({e}); run `gcloud auth application-"
+                        f"default login` or set GOOGLE_APPLICATION_CREDENTIALS") from None
+    return creds
+
+
+class Clients:
+    """One NotebookService client per endpoint, sharing one credentials object. Vertex AI
+    answers a region's resources only at `REGION-aiplatform.googleapis.com`, so each region
+    has its own client, unless an endpoint is configured (an emulator serves every region)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._creds = None
+        self._clients: dict[str, aiplatform_v1.NotebookServiceClient] = {}
+
+    @property
+    def creds(self):
+        if self._creds is None:
+            self._creds = credentials(self.settings)
+        return self._creds
+
+    def service(self, region: str) -> aiplatform_v1.NotebookServiceClient:
+        # The REST transport keeps the scheme of an endpoint that names one
+        # ("http://127.0.0.1:N" for an emulator) and adds "https://" to a bare host.
+        endpoint = self.settings.endpoint or f"{region}-aiplatform.googleapis.com"
+        if endpoint not in self._clients:
+            self._clients[endpoint] = aiplatform_v1.NotebookServiceClient(
+                credentials=self.creds, transport="rest",
+                client_options=ClientOptions(api_endpoint=endpoint))
+        return self._clients[endpoint]
