@@ -20,8 +20,8 @@ CHROMIUM = next(filter(None, (os.environ.get("NBCTL_TEST_CHROMIUM"), shutil.whic
 class Dashboard:
     """A running `nbctl ui --no-browser`: its printed URL, and its output so far."""
 
-    def __init__(self, *args: str, home: str | None = None):
-        env = dict(os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+    def __init__(self, *args: str, home: str | None = None, env: dict | None = None):
+        env = dict(env or os.environ, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
         if home is not None:
             env["NBCTL_HOME"] = home
         self.proc = subprocess.Popen([sys.executable, "-m", "nbctl_cloud", "ui", "--no-browser",
