@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from tests.conftest import run_nbctl, wait_for
-from tests.kaggle.test_kaggle_jobs import TRAIN_ARGS, env, job_json, kfake, logs, workdir  # noqa: F401
+from tests.kaggle.test_kaggle_jobs import (  # noqa: F401  (its fixtures, too)
+    env, job_json, kfake, logs, workdir)
 from tests.ui.conftest import Dashboard
 
 pytestmark = pytest.mark.slow
