@@ -16,7 +16,7 @@ Layout under the URL (one writer at a time)::
 A checkpoint exists once its manifest does. `load_latest` trusts the newest manifest whose files
 are all there with the recorded sizes and checksums, and falls back to older ones otherwise, so a
 save killed at any moment leaves the previous checkpoint in charge. Other names under the URL
-(nbctl's own `_nbctl/`) are never touched.
+(nbctl's own `_nbctl/`, where a save only writes its attempt's steps file) are never touched.
 
 The training loop (`step` counts completed steps, so a resumed run continues at `step`)::
 
