@@ -90,8 +90,9 @@ def make_app(store: Store, token: str, hosts: set[str], port: int) -> Guard:
             content=Markup(body), title=title, page=name, **ctx))
 
     def problem(request: Request, status: int, message: str) -> HTMLResponse:
-        return page(request, "problem", "nbctl", message=message, status=status) \
-            if not request.query_params.get("part") else HTMLResponse(message, status)
+        response = page(request, "problem", "nbctl", message=message, status=status)
+        response.status_code = status
+        return response
 
     def machines(request: Request) -> Response:
         return page(request, "machines", "machines", rows=data.machines(store),
@@ -150,8 +151,8 @@ def make_app(store: Store, token: str, hosts: set[str], port: int) -> Guard:
                                      "the page and try again", 403)
         actions.refresh()
         back = str(form.get("next") or "/machines")
-        return RedirectResponse(back if back.startswith("/") and not back.startswith("//")
-                                else "/machines", 303)
+        here = back.startswith("/") and not back.startswith(("//", "/\\"))  # not elsewhere
+        return RedirectResponse(back if here else "/machines", 303)
 
     routes = [
         Route("/", lambda request: RedirectResponse("/machines", 303)),

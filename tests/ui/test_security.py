@@ -87,3 +87,20 @@ def test_a_host_that_is_not_this_computer_is_one_line_exit_2_and_makes_nothing(n
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "leave --host out" in r.stderr
     assert not (nbctl_home / "data" / "state.db").exists()
+
+
+def test_refresh_sends_back_only_to_a_page_of_its_own(dashboard):
+    auth = {"Authorization": f"token {dashboard.token}"}
+    for back, where in (("/money?since=1d", "/money?since=1d"), ("//evil.example/", "/machines"),
+                        ("/\\evil.example/", "/machines"), ("https://evil.example/", "/machines")):
+        r = httpx.post(f"{dashboard.base}/refresh", headers=auth,
+                       data={"_xsrf": xsrf_of(dashboard), "next": back})
+        assert r.status_code == 303 and r.headers["location"] == where, back
+
+
+def test_an_unknown_job_or_range_is_said_with_its_status(dashboard):
+    auth = {"Authorization": f"token {dashboard.token}"}
+    r = httpx.get(f"{dashboard.base}/jobs/nosuch", headers=auth)
+    assert r.status_code == 404 and "no job &#39;nosuch&#39;" in r.text  # escaped
+    r = httpx.get(f"{dashboard.base}/money?since=soon", headers=auth)
+    assert r.status_code == 400 and "range" in r.text
