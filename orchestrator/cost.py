@@ -115,3 +115,48 @@ def summarize(events: list[dict], specs: dict[str, dict], since: float,
             "saved": None if price is None else round(saved_h * price, 2),
         })
     return rows
+
+
+def report(store, window: float, now: float | None = None, price: Price | None = None,
+           provider_for: Callable | None = None, hosted: bool = True) -> list[dict]:
+    """`nbctl cost --since WINDOW`: the rows of the instances that ran or were kept stopped by
+    a schedule or the idle rule in the last `window` seconds before `now`, and (with `hosted`)
+    those of the hosted jobs active then. provider_for(name) gives a provider (default: each
+    made here without its SDK, and closed again)."""
+    from .hosted_jobs import cost_rows
+    now = time.time() if now is None else now
+    specs = {r.instance.name: r.spec.to_dict() for r in store.all() if r.spec}
+    rows = summarize([e for e in store.events(since=0.0) if e["at"] <= now], specs,
+                     since=now - window, now=now, price=price)
+    if hosted:
+        made: dict[str, Provider] = {}
+
+        def made_here(name: str) -> Provider:
+            from .registry import get_provider
+            if name not in made:
+                made[name] = get_provider(name, need_sdk=False)
+            return made[name]
+
+        try:  # Kaggle's quota hours, at $0
+            rows += cost_rows(store, now - window, provider_for or made_here)
+        finally:
+            for p in made.values():
+                p.close()
+    return [r for r in rows if r["hours"] or r["saved_hours_schedule"] or r["saved_hours_idle"]]
+
+
+def per_day(store, days: int, now: float | None = None) -> list[dict]:
+    """`report` over each of the last `days` local calendar days (today so far last): one
+    {"day", "rows"} each, priced once for all."""
+    from datetime import datetime, timedelta
+    now = time.time() if now is None else now
+    price = offer_prices()
+    midnight = datetime.fromtimestamp(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    out = []
+    for back in range(days - 1, -1, -1):
+        start = midnight - timedelta(days=back)
+        end = min((start + timedelta(days=1)).timestamp(), now)
+        out.append({"day": start.date().isoformat(),  # hosted jobs' hours cost $0: left out
+                    "rows": report(store, end - start.timestamp(), now=end, price=price,
+                                   hosted=False)})
+    return out

@@ -19,6 +19,14 @@ def emit(data: Any, fmt: str, columns: Sequence[tuple[str, str]] | None = None,
         sys.stdout.write(table(columns, list(rows or [])))
 
 
+def status_row(d: dict) -> dict:
+    """An instance's dict as `nbctl status` shows it: with "gpu_label" (t4:1, or none)."""
+    d = dict(d)
+    d["gpu_label"] = (f"{d['gpu']}:{d['gpu_count']}" if d.get("gpu_count")
+                      else (d.get("gpu") or "none"))
+    return d
+
+
 def table(columns: Sequence[tuple[str, str]], rows: list[dict]) -> str:
     cells = [[h for _, h in columns]] + [[_cell(r.get(k)) for k, _ in columns] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]

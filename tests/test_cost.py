@@ -52,3 +52,29 @@ def test_the_window_clips_history():
     events = [ev(0, "created", "RUNNING")]
     row = summarize(events, SPEC, since=9 * H, now=10 * H)[0]
     assert row["hours"] == 1.0
+
+
+def test_the_days_of_the_money_page_add_up_to_nbctl_cost_over_the_same_span(tmp_path):
+    import json as _json
+    import time as _time
+    from datetime import datetime, timedelta
+
+    from sqlalchemy import insert
+
+    from nbctl_cloud.cost import per_day, report
+    from nbctl_cloud.store import Store, events
+    store = Store(f"sqlite:///{tmp_path}/state.db")
+    now = _time.time()
+    machine = _json.dumps({"provider": "local", "gpu": "none", "gpu_count": 0})
+    with store.engine.begin() as conn:  # 47 hours up, across three calendar days
+        for at, kind, state, detail in ((now - 50 * H, "created", "RUNNING", machine),
+                                        (now - 3 * H, "state", "STOPPED", None)):
+            conn.execute(insert(events).values(at=at, name="a", provider="local", kind=kind,
+                                               state=state, detail=detail))
+    days = per_day(store, 4, now=now)
+    first = datetime.fromtimestamp(now).replace(hour=0, minute=0, second=0,
+                                                microsecond=0) - timedelta(days=3)
+    whole = report(store, now - first.timestamp(), now=now)
+    assert [d["day"] for d in days][0] == first.date().isoformat() and len(days) == 4
+    assert abs(sum(r["hours"] for d in days for r in d["rows"]) - whole[0]["hours"]) < 1e-3
+    assert abs(whole[0]["hours"] - 47.0) < 1e-3

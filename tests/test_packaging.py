@@ -57,6 +57,13 @@ def test_the_data_and_the_machine_runtime_travel_inside_the_package(wheel):
     assert wheel.read("nbctl_cloud/configs/__init__.py").decode().count("\n") <= 1
 
 
+def test_the_dashboard_s_pages_and_scripts_travel_inside_the_package(wheel):
+    names = set(wheel.namelist())
+    assert {f"nbctl_cloud/ui/templates/{p}.html" for p in ("base", "machines", "jobs", "job",
+                                                           "money")} <= names
+    assert {"nbctl_cloud/ui/static/app.js", "nbctl_cloud/ui/static/app.css"} <= names
+
+
 def pip_installs(text: str) -> list[str]:
     """The targets of every `pip install` in a text, without options."""
     found = []

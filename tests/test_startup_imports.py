@@ -17,6 +17,9 @@ def forbidden(module: str) -> bool:
     return any(module == f or module.startswith(f + ".") for f in FORBIDDEN)
 
 
+UI = ("starlette", "uvicorn", "jinja2", "multipart", "python_multipart", "anyio", "playwright")
+
+
 def imported_modules(*args: str) -> set[str]:
     code = ("import sys\nfrom nbctl_cloud.cli import main\n"
             f"rc = main({list(args)!r})\n"
@@ -46,7 +49,14 @@ def test_help_loads_only_the_cli_and_the_error_taxonomy():
     assert mods - {"nbctl_cloud", "nbctl_cloud.errors"} == {
         "nbctl_cloud.cli", "nbctl_cloud.cli.app", "nbctl_cloud.cli.common",
         "nbctl_cloud.cli.instances", "nbctl_cloud.cli.policies", "nbctl_cloud.cli.providers",
-        "nbctl_cloud.cli.run"}
+        "nbctl_cloud.cli.run", "nbctl_cloud.cli.ui"}
+
+
+@pytest.mark.parametrize("args", [["--help"], ["status"], ["ui", "--help"]])
+def test_command_imports_nothing_of_the_dashboard(args):
+    mods = imported_modules(*args)
+    bad = sorted(m for m in mods if m.split(".")[0] in UI or m.startswith("nbctl_cloud.ui"))
+    assert bad == [], f"nbctl {' '.join(args)} imported {bad[:10]}"
 
 
 def test_provider_metadata_loads_without_its_sdk():

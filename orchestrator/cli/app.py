@@ -30,9 +30,9 @@ def cli(debug: bool) -> None:
         os.environ["NBCTL_DEBUG"] = "1"
 
 
-from . import instances, policies, providers, run  # noqa: E402  (the command modules)
+from . import instances, policies, providers, run, ui  # noqa: E402  (the command modules)
 
-for _module in (instances, run, policies, providers):
+for _module in (instances, run, policies, providers, ui):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

@@ -89,8 +89,7 @@ def seconds(text: str, what: str) -> float:
 
 
 def row(d: dict) -> dict:
-    d = dict(d)
-    d["gpu_label"] = f"{d['gpu']}:{d['gpu_count']}" if d.get("gpu_count") else (d.get("gpu") or "none")
-    return d
+    from ..output import status_row
+    return status_row(d)
 
 

@@ -157,16 +157,10 @@ def idle(name, timeout, off, fmt):
 @OUTPUT
 def cost(since, fmt):
     """Estimate hours and money per instance, and what schedules and idle stops saved."""
-    from ..cost import summarize
+    from ..cost import report
     from ..output import emit
-    window = seconds(since, "--since")
-    store = open_store()
-    start = time.time() - window
-    specs = {r.instance.name: r.spec.to_dict() for r in store.all() if r.spec}
-    rows = summarize(store.events(since=0.0), specs, since=start)
-    from ..hosted_jobs import cost_rows
-    rows += cost_rows(store, start, provider_cache(need_sdk=False))  # Kaggle's quota hours, $0
-    rows = [r for r in rows if r["hours"] or r["saved_hours_schedule"] or r["saved_hours_idle"]]
+    rows = report(open_store(), seconds(since, "--since"),
+                  provider_for=provider_cache(need_sdk=False))
     cols = [("name", "NAME"), ("provider", "PROVIDER"), ("hours", "HOURS"), ("hourly", "$/H"),
             ("cost", "COST $"), ("saved_hours_schedule", "SAVED H (SCHEDULE)"),
             ("saved_hours_idle", "SAVED H (IDLE)"), ("saved", "SAVED $")]

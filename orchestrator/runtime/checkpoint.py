@@ -11,10 +11,12 @@ Layout under the URL (one writer at a time)::
     step-000000001200-<uuid>/tree.json       the rest of the state, and where each array went
     manifests/000000001200.json              written LAST, atomically; lists files, sizes, CRC-32
 
+    _nbctl/<run id>/steps-<N>.json           in a job: (time, step) of each save of attempt N
+
 A checkpoint exists once its manifest does. `load_latest` trusts the newest manifest whose files
 are all there with the recorded sizes and checksums, and falls back to older ones otherwise, so a
 save killed at any moment leaves the previous checkpoint in charge. Other names under the URL
-(nbctl's own `_nbctl/`) are never touched.
+(nbctl's own `_nbctl/`, where a save only writes its attempt's steps file) are never touched.
 
 The training loop (`step` counts completed steps, so a resumed run continues at `step`)::
 
@@ -58,6 +60,7 @@ __all__ = ["Checkpointer", "Checkpoint", "check_url", "EXIT_PREEMPTED", "DEFAULT
 ENV_URL = "NBCTL_CHECKPOINT_URL"
 ENV_RUN_ID = "NBCTL_RUN_ID"
 ENV_RESTART = "NBCTL_RESTART"
+PROGRESS_POINTS = 500  # the newest saves an attempt's steps file keeps
 _REMOTE_NEEDS_BUCKET = ("s3", "s3a", "gs", "gcs", "az", "abfs")
 
 log = logging.getLogger(__name__)
@@ -132,6 +135,7 @@ class Checkpointer(PreemptionNotice):
         self.keep = keep
         self.async_save = async_save
         self.last_step: int | None = None  # the step of the last save this process published
+        self._progress: list[tuple[float, int]] = []  # (time, step) of this attempt's saves
         self._layout = Layout(Storage(url, storage_options, fsync=fsync))
         shared = self._layout.storage.shared_reason()
         if shared:
@@ -238,6 +242,13 @@ class Checkpointer(PreemptionNotice):
         about = {"run_id": os.environ.get(ENV_RUN_ID), "restart": _restart_from_env()}
         self._layout.write(tree, blobs, step, about)
         self.last_step = step
+        if about["run_id"]:  # in an nbctl job: the step reached, for `nbctl ui`'s chart
+            import json
+            import time
+            self._progress = (self._progress + [(round(time.time(), 3), step)])[-PROGRESS_POINTS:]
+            self._layout.storage.publish(
+                f"_nbctl/{about['run_id']}/steps-{about['restart']}.json",
+                json.dumps({"points": self._progress}).encode())
 
     def _prune(self, newest: int) -> None:
         self._layout.prune(self.keep, newest)

@@ -236,3 +236,22 @@ def test_saving_a_step_again_replaces_its_checkpoint(tmp_path):
     ck.wait()
     assert ck_at(str(tmp_path)).load_latest().state == {"a": "second"}
     assert len([n for n in os.listdir(tmp_path) if n.startswith("step-")]) == 1
+
+
+def test_in_a_job_each_save_records_its_step_for_the_dashboard(tmp_path, monkeypatch):
+    monkeypatch.setenv("NBCTL_RUN_ID", "job1-x")
+    monkeypatch.setenv("NBCTL_RESTART", "2")
+    ck = ck_at(str(tmp_path), keep=1)
+    for step in (10, 20, 30):
+        ck.save({"step": step}, step)
+    ck.wait()
+    record = json.loads((tmp_path / "_nbctl" / "job1-x" / "steps-2.json").read_text())
+    assert [s for _, s in record["points"]] == [10, 20, 30]  # pruning keeps them all
+    times = [t for t, _ in record["points"]]
+    assert times == sorted(times)
+
+
+def test_outside_a_job_no_steps_are_recorded(tmp_path, monkeypatch):
+    monkeypatch.delenv("NBCTL_RUN_ID", raising=False)
+    ck_at(str(tmp_path)).save({"step": 1}, 1)
+    assert not (tmp_path / "_nbctl").exists()
