@@ -1,7 +1,7 @@
 """Screenshots of `nbctl ui` for the README: a demo store with a week of history, the dashboard
-on it, and one PNG per page in docs/ (machines, job, money).
+on it, and one PNG per page in scripts/screenshots/ (machines, job, money).
 
-    python scripts/screenshot_ui.py [--out docs] [--chromium /usr/bin/chromium]
+    python scripts/screenshot_ui.py [--out scripts/screenshots] [--chromium /usr/bin/chromium]
 
 Needs the `ui` and `test` extras (Playwright) and a Chromium (Debian: `apt-get install
 chromium`). The demo lives in a temporary NBCTL_HOME; nothing of yours is read or touched. Its
@@ -110,7 +110,8 @@ def write_demo(home: Path, ckpt: Path) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", default=str(REPO / "docs"), help="folder for the PNGs")
+    ap.add_argument("--out", default=str(REPO / "scripts" / "screenshots"),
+                    help="folder for the PNGs")
     ap.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
