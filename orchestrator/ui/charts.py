@@ -37,7 +37,8 @@ def _axes(y_max: float, y_fmt, x1: float = WIDTH - RIGHT) -> list[str]:
 
 def step_chart(points: list[tuple[float, int, int]], marks: list[dict]) -> str:
     """The step reached over time, one line per attempt, with each preemption (red, dashed),
-    failure (orange) and restart (green) marked where its status record puts it."""
+    failure (orange), planned end of a hosted session (grey, dotted) and restart (green)
+    marked where its status record puts it."""
     times = [p[0] for p in points] + [m["at"] for m in marks if m.get("at")]
     if not times:
         return _frame(['<text x="20" y="40" class="empty">no checkpoint saved yet</text>'],

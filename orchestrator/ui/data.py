@@ -122,11 +122,14 @@ def job_detail(store: Store, run_id: str) -> dict:
 
 
 def _interruption(status: dict, attempt: int) -> dict:
-    """How attempt N ended when another followed: a preemption (it left on a notice, or the
+    """How attempt N ended when another followed: a session's planned end (nbctl stopped it
+    ahead of a hosted session's limit, as on Kaggle), a preemption (it left on a notice, or the
     machine went with it, so it never wrote its exit), else a failure that was restarted."""
     preempted = bool(jobs.left_on_notice(status)) or status.get("state") != "exited"
+    kind = ("session-end" if status.get("session_limit") else
+            "preemption" if preempted else "failure")
     at = status.get("signalled_at") or status.get("ended_at") or status.get("heartbeat_at")
-    return {"kind": "preemption" if preempted else "failure", "at": at, "attempt": attempt}
+    return {"kind": kind, "at": at, "attempt": attempt}
 
 
 def log_tail(store: Store, run_id: str, lines: int = LOG_TAIL_LINES) -> str:

@@ -7,46 +7,19 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, run_nbctl, wait_for
-from tests.kaggle.conftest import KEY, USER
+from tests.conftest import run_nbctl, wait_for
+from tests.kaggle.conftest import CONFIG, KEY, TRAIN, USER, job_json, logs
 
 pytestmark = pytest.mark.slow
 
-TRAIN = REPO / "scripts" / "examples" / "train_numpy.py"
 # ~20 s of training: more than two 9 s stretches of a 16 s session (stopped 7 s ahead of it)
 TRAIN_ARGS = ("--steps", "400", "--every", "10", "--step-time", "0.05")
-CONFIG = ('[providers.kaggle]\nsession_limit = "16s"\nstop_margin = "7s"\ngrace = "3s"\n')
-
-
-@pytest.fixture
-def kfake(make_fake):
-    # Kaggle's hours in real time: the session limit is the one nbctl asks for, in seconds
-    return make_fake(hour_seconds=3600.0, grace_seconds=1.0)
-
-
-@pytest.fixture
-def env(kfake, nbctl_home, tmp_path):
-    home = tmp_path / "home"  # no ~/.kaggle of the machine's own
-    home.mkdir()
-    (nbctl_home / "config.toml").write_text(CONFIG)
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith("KAGGLE_") and k != "NBCTL_KAGGLE_API_URL"}
-    return dict(base, HOME=str(home), PYTHONPATH=str(REPO), **kfake.env(USER))
-
-
-@pytest.fixture
-def workdir(tmp_path):
-    d = tmp_path / "project"
-    d.mkdir()
-    shutil.copy(TRAIN, d / "train_numpy.py")
-    return d
 
 
 @pytest.fixture(scope="module")
@@ -57,18 +30,6 @@ def expected(tmp_path_factory) -> str:
                           check=True, capture_output=True, text=True, timeout=120,
                           env=dict(os.environ, NBCTL_CHECKPOINT_URL=str(tmp / "ck")))
     return re.search(r"sha256 ([0-9a-f]{64})", done.stdout).group(1)
-
-
-def job_json(env, run_id: str) -> dict:
-    done = run_nbctl("jobs", "status", run_id, "-o", "json", env=env)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
-def logs(env, run_id: str) -> list[dict]:
-    done = run_nbctl("jobs", "logs", run_id, "-o", "json", env=env)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)["attempts"]
 
 
 def assert_resumed(attempts: list[dict], expected_sha256: str) -> None:

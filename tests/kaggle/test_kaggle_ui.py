@@ -9,14 +9,13 @@ import httpx
 import pytest
 
 from tests.conftest import run_nbctl, wait_for
-from tests.kaggle.test_kaggle_jobs import (  # noqa: F401  (its fixtures, too)
-    env, job_json, kfake, logs, workdir)
+from tests.kaggle.conftest import job_json, logs
 from tests.ui.conftest import Dashboard
 
 pytestmark = pytest.mark.slow
 
 
-def test_the_job_page_shows_the_kaggle_attempts_and_their_log(env, workdir):  # noqa: F811
+def test_the_job_page_shows_the_kaggle_attempts_and_their_log(env, workdir):
     done = run_nbctl("run", "kui", "--provider", "kaggle", "--gpu", "t4", "--workdir",
                      str(workdir), "-o", "json", "--", "python3", "train_numpy.py", "--steps",
                      "40", "--every", "10", "--step-time", "0.01", "--out", "w.npy", env=env)
