@@ -198,6 +198,12 @@ class Provider(ABC):
         --checkpoint-url is required."""
         return None
 
+    def idle_seconds(self, name: str) -> float | None:
+        """How long the notebook has had no activity, as its own server says, where nbctl can
+        ask it from this computer (the local Jupyter); None where it cannot (a cloud machine's
+        idleness is known to nbctl's agent on it, which acts on it there)."""
+        return None
+
     def quota(self) -> list[dict] | None:
         """The accelerator quota the cloud reports for the user (Kaggle's weekly GPU and TPU
         hours: used, reserved, allowed, left, when it refreshes), or None if it reports none."""

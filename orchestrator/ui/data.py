@@ -17,9 +17,11 @@ LOG_TAIL_LINES = 200
 
 
 def machines(store: Store, now: float | None = None) -> list[dict]:
-    """`nbctl status --output json`'s rows, with uptime, price, idle timeout and next fires."""
+    """`nbctl status --output json`'s rows, with uptime, price, idle time (where the provider
+    can tell it from here) and idle timeout, and next fires."""
     now = time.time() if now is None else now
     price = cost.offer_prices()
+    providers: dict = {}
     out = []
     for rec in store.all():
         d = status_row(rec.to_dict())
@@ -29,10 +31,25 @@ def machines(store: Store, now: float | None = None) -> list[dict]:
         d["hourly"] = price(inst.provider, spec.gpu, spec.gpu_count, spec.preemptible,
                             inst.backend)
         d["idle_timeout"] = format_duration(spec.idle_timeout) if spec.idle_timeout else None
+        idle = _idle(providers, inst.provider, inst.name) \
+            if inst.state is State.RUNNING else None
+        d["idle_for"] = format_duration(int(idle)) if idle is not None else None
         d["next"] = _next_fires(store.get_schedule(inst.name))
         d["deleted"] = inst.state is State.DELETED
         out.append(d)
     return out
+
+
+def _idle(providers: dict, provider: str, name: str) -> float | None:
+    """How long the machine's notebook has been idle, where its provider can say from here."""
+    from ..errors import NbctlError
+    from ..registry import get_provider
+    try:
+        if provider not in providers:
+            providers[provider] = get_provider(provider, need_sdk=False)
+        return providers[provider].idle_seconds(name)
+    except NbctlError:
+        return None
 
 
 def _next_fires(row: dict | None) -> list[dict]:

@@ -173,6 +173,13 @@ class LocalProvider(Provider, StopStart, NativeIdleShutdown, NotebookUrl, Spot,
             return None
         return self._instance(meta, self._state(name, meta))
 
+    def idle_seconds(self, name: str) -> float | None:
+        meta = self._meta(name)
+        if meta is None or not meta.get("port") or not self._server_alive(name, meta):
+            return None
+        since = process.last_activity(meta["port"], process.read_token(self._dir(name)))
+        return max(time.time() - since, 0.0) if since is not None else None
+
     def _state(self, name: str, meta: dict) -> State:
         d = self._dir(name)
         if self._server_alive(name, meta):

@@ -194,6 +194,20 @@ def answers(port: int, token: str) -> bool:
         return False
 
 
+def last_activity(port: int, token: str) -> float | None:
+    """When Jupyter last saw activity (its REST API's /api/status `last_activity`: requests,
+    kernel messages), as a timestamp; None if it does not answer."""
+    from datetime import datetime
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/status",
+                                 headers={"Authorization": f"token {token}"})
+    try:
+        with urllib.request.urlopen(req, timeout=1.0) as resp:
+            stamp = json.loads(resp.read()).get("last_activity")
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except (urllib.error.URLError, OSError, ValueError, AttributeError, TypeError):
+        return None
+
+
 def server_started(d: Path) -> bool:
     try:
         return READY_MARK in (d / "server.log").read_text(errors="replace")

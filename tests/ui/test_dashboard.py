@@ -3,6 +3,7 @@ Paperspace API, compared with what the CLI says about the same store."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 import textwrap
 
@@ -74,6 +75,10 @@ def test_the_machines_page_shows_what_status_shows(two_machines, nbctl, page):
             "zone": s["zone"] or "-", "spot": "yes" if s["preemptible"] else "no",
             "state": s["state"]}
     assert page.locator('tr[data-name="ps1"] .hourly').inner_text() != "-"  # priced
+    assert shown["loc1"]["state"] == "RUNNING"  # its Jupyter says how long it has been idle
+    assert re.fullmatch(r"\d+[smhd].*", page.locator('tr[data-name="loc1"] .idle-for')
+                        .inner_text().strip())
+    assert page.locator('tr[data-name="ps1"] .idle-for').inner_text().strip() == "-"
 
 
 def test_open_goes_to_the_notebook_as_nbctl_open_does(local_machine, nbctl, page):
