@@ -99,6 +99,14 @@ class Instance:
             d[key] = d[key].isoformat() if d[key] else None
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "Instance":
+        """The Instance that to_dict() wrote."""
+        d = dict(d, state=State(d["state"]), labels=dict(d.get("labels") or {}))
+        for key in ("created_at", "booted_at"):
+            d[key] = datetime.fromisoformat(d[key]) if d.get(key) else None
+        return cls(**d)
+
 
 @dataclass(frozen=True)
 class Preemption:
