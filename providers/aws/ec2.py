@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from nbctl_cloud.errors import NbctlError, NotFound, UserError
+from nbctl_cloud.locations import each_place
 from nbctl_cloud.model import LABEL_NAME, Instance, Preemption
 
 from .errors import call
@@ -143,10 +144,12 @@ class Ec2:
         return self.to_instance(d) if d else None
 
     def list(self, labels: dict[str, str] | None, regions: list[str]) -> list[Instance]:
-        """One DescribeInstances (paged) per region, filtered by the nbctl tags."""
+        """One DescribeInstances (paged) per region, the regions at once, filtered by the
+        nbctl tags."""
         filters = [{"Name": "tag-key", "Values": [LABEL_NAME]}]
         filters += [{"Name": f"tag:{k}", "Values": [v]} for k, v in (labels or {}).items()]
-        return [self.to_instance(d) for region in regions for d in self.describe(region, filters)]
+        return [self.to_instance(d) for found in each_place(
+            lambda region: self.describe(region, filters), regions) for d in found]
 
     # -- the verbs -----------------------------------------------------------------------
     def create(self, spec, zone: str, launch: str) -> Instance:

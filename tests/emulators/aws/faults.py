@@ -24,6 +24,9 @@ from xml.sax.saxutils import escape
 
 from . import reference
 
+# Signing name -> botocore's model name, where they differ (the Resource Groups Tagging API
+# signs as "tagging": botocore/data/resourcegroupstaggingapi/*/service-2.json, signingName).
+MODELS = {"tagging": "resourcegroupstaggingapi"}
 _SCOPE_RE = re.compile(r"Credential=[^/]+/\d+/([^/]+)/([^/]+)/aws4_request")
 
 # EventBridge Scheduler is REST: (method, first path segment, has a name) -> action
@@ -172,7 +175,8 @@ class FaultLayer:
             if call.service == "ec2":
                 reference.check_query("ec2", call.params)
             elif environ.get("HTTP_X_AMZ_TARGET"):
-                reference.check_json(call.service, call.action, call.params)
+                reference.check_json(MODELS.get(call.service, call.service), call.action,
+                                     call.params)
             elif call.service == "scheduler" and body:  # REST-JSON: the body's members
                 reference.check_json(call.service, call.action, json.loads(body))
         except reference.Refusal as r:
