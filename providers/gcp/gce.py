@@ -10,7 +10,6 @@ import time
 import uuid
 from datetime import datetime
 
-from google.cloud import compute_v1
 from nbctl_cloud.catalog import load_catalog
 from nbctl_cloud.errors import NbctlError, NotFound
 from nbctl_cloud.model import LABEL_NAME, Instance, InstanceSpec, Preemption, State
@@ -26,6 +25,7 @@ from .common import (
     labels_for,
     request_id,
 )
+from .sdk import compute_v1
 from .settings import Settings
 from .states import gce_state
 
