@@ -144,6 +144,7 @@ class FaultLayer:
         self.faults: list[Fault] = []
         self.holds: list[Hold] = []
         self.strict = True  # malformed requests refused per botocore's model (reference.py)
+        self.latency = 0.0  # seconds added to every answer, as a network's round trip
         self._lock = threading.Lock()
 
     def reset(self) -> None:
@@ -204,8 +205,8 @@ class FaultLayer:
                 headers.append(("Content-Length", str(len(payload))))
                 start_response(status, headers)
                 return [payload]
-        if hold is None:
+        if hold is None and not (call is not None and self.latency > 0):
             return self.app(environ, start_response)
         answer = list(self.app(environ, start_response))  # done; nothing sent yet
-        time.sleep(hold.seconds)
+        time.sleep((hold.seconds if hold else 0.0) + (self.latency if call else 0.0))
         return answer
