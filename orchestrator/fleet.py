@@ -56,10 +56,14 @@ def refresh(store: Store, providers: dict[str, Provider], owner: str) -> list[Re
     transaction writing only the rows that changed (store.reconcile's compare-and-set rules).
     Returns every stored record as it stands after. Raises ListingFailed, naming each provider
     that failed and why, once the others are written."""
-    records = store.all()
-    expected = {name: [r.instance.name for r in records if r.instance.provider == name
-                       and r.instance.state is not State.DELETED] for name in providers}
-    listings = list_all(providers, {LABEL_OWNER: owner}, expected)
+    states = store.states()
+    expected = {name: [n for n, state in states.get(name, {}).items()
+                       if state is not State.DELETED] for name in providers}
+    running = start_all(providers, {LABEL_OWNER: owner}, expected)
+    try:
+        records = store.all()  # while the clouds are asked
+    finally:
+        listings = collect(running)
     by_name = {r.instance.name: r for r in records}
     seen: list[tuple[Record | None, Instance]] = []
     for name, listing in listings.items():
@@ -92,13 +96,21 @@ def refresh(store: Store, providers: dict[str, Provider], owner: str) -> list[Re
     return store.all()
 
 
-def list_all(providers: dict[str, Provider], labels: dict[str, str],
-             expected: dict[str, list[str]]) -> dict[str, Listing]:
-    """Run each provider's listing in a child process, all at once; their answers by name."""
+@dataclass
+class Running:
+    """Listing processes started, by provider name, and the pipes their answers come on."""
+
+    order: list[str]
+    readers: dict[Connection, str] = field(default_factory=dict)
+    children: dict = field(default_factory=dict)
+
+
+def start_all(providers: dict[str, Provider], labels: dict[str, str],
+              expected: dict[str, list[str]]) -> "Running":
+    """Start every provider's listing process; `collect` waits for their answers."""
     ctx = multiprocessing.get_context(start_method())
     env = dict(os.environ)
-    readers: dict[Connection, str] = {}
-    children = {}
+    running = Running(list(providers))
     for name, p in providers.items():
         reader, writer = ctx.Pipe(duplex=False)
         child = ctx.Process(target=_child, name=f"nbctl-list-{name}", daemon=True,
@@ -106,20 +118,25 @@ def list_all(providers: dict[str, Provider], labels: dict[str, str],
                                   expected.get(name, []), env))
         child.start()
         writer.close()  # the child holds the only writer: EOF when it ends
-        readers[reader] = name
-        children[name] = child
+        running.readers[reader] = name
+        running.children[name] = child
+    return running
+
+
+def collect(running: Running) -> dict[str, Listing]:
+    """Each provider's Listing, in the order the providers were given, once all answered."""
     out: dict[str, Listing] = {}
     try:
-        while readers:
-            for reader in wait(list(readers)):
-                name = readers.pop(reader)
-                out[name] = _receive(name, reader, children[name])
+        while running.readers:
+            for reader in wait(list(running.readers)):
+                name = running.readers.pop(reader)
+                out[name] = _receive(name, reader, running.children[name])
     finally:
-        for child in children.values():
+        for child in running.children.values():
             child.join(timeout=10)
             if child.is_alive():
                 child.kill()
-    return {name: out[name] for name in providers}
+    return {name: out[name] for name in running.order}
 
 
 def start_method() -> str:

@@ -93,8 +93,7 @@ class Instance:
     booted_at: datetime | None = None  # when it last started, where the cloud says so
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["state"] = self.state.value
+        d = dict(vars(self), state=self.state.value, labels=dict(self.labels))  # all plain
         for key in ("created_at", "booted_at"):
             d[key] = d[key].isoformat() if d[key] else None
         return d

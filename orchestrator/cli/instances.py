@@ -101,7 +101,7 @@ def status(name, refresh, fmt):
         from ..config import owner
         from ..fleet import refresh as reconcile
         from ..lifecycle import record_preemptions
-        names = {rec.instance.provider} if rec else {r.instance.provider for r in store.all()}
+        names = {rec.instance.provider} if rec else set(store.states())
         providers = {p: get_provider(p) for p in sorted(names)}
         records = reconcile(store, providers, owner())
         if rec:  # one machine asked about: its preemptions from the cloud's own record too

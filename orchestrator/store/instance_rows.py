@@ -60,6 +60,15 @@ class InstanceRows:
         with self.engine.connect() as conn:
             return [_record(r) for r in conn.execute(q).mappings()]
 
+    def states(self) -> dict[str, dict[str, State]]:
+        """provider -> {name: state} of every stored instance: one light query, no decoding."""
+        out: dict[str, dict[str, State]] = {}
+        with self.engine.connect() as conn:
+            for name, provider, state in conn.execute(
+                    select(instances.c.name, instances.c.provider, instances.c.state)):
+                out.setdefault(provider, {})[name] = State(state)
+        return out
+
     def save(self, inst: Instance, spec: InstanceSpec | None = None) -> None:
         """Insert or update the instance; a state change is recorded in the history."""
         now = time.time()
