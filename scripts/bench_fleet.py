@@ -218,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--instances", type=int, default=1000, help="fleet size (try 10000)")
     ap.add_argument("--latency", type=float, default=0.1, help="seconds per API request")
     ap.add_argument("--runs", type=int, default=5, help="timed runs of each command")
+    ap.add_argument("--nbctl", default=None,
+                    help="the nbctl command to time (default: the one beside this Python), "
+                         "e.g. another checkout's, to compare in the same conditions")
     args = ap.parse_args(argv)
 
     home = tempfile.mkdtemp(prefix="nbctl-fleet-")
@@ -232,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     db = Path(home) / "data" / "state.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NBCTL_", "AWS_"))}
     env.update(fleet.env(), NBCTL_HOME=home, NBCTL_OWNER=OWNER)
-    nbctl = nbctl_command()
+    nbctl = args.nbctl.split() if args.nbctl else nbctl_command()
+    print(f"nbctl: {' '.join(nbctl)}")
     failures: list[str] = []
     try:
         time.sleep(0.2)  # the emulators' short provisioning delays pass

@@ -86,7 +86,8 @@ def up(name, provider, gpu, preemptible, region, zones, image, disk_gb, idle_tim
 
 @click.command()
 @click.argument("name", required=False)
-@click.option("--refresh", is_flag=True, help="Ask the clouds now (one list call per provider).")
+@click.option("--refresh", is_flag=True,
+              help="Ask the clouds now (every provider at once; only changes are written).")
 @OUTPUT
 def status(name, refresh, fmt):
     """Show instances as last seen (or, with --refresh, as the clouds see them now)."""
