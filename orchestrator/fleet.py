@@ -10,11 +10,11 @@ say the same): the provider is rebuilt in the child as `type(provider)(provider.
 owner=provider.owner)`, with this process's environment; there it runs `list` by nbctl's owner
 label, then `get` for each stored name the listing did not show (a machine whose labels were
 lost is not called gone while it runs). What comes back is plain data: each Instance as
-`Instance.to_dict()` in JSON, or the error's class name, message and cloud error code. Nothing of a
-cloud SDK crosses to this process. A provider whose listing fails is reported by name, after
-the others have been reconciled.
+`Instance.to_dict()` in JSON, or the error's class name, message and cloud error code. Nothing
+of a cloud SDK crosses to this process. A provider whose listing fails is reported by name,
+after the others have been reconciled.
 
-Start method, measured on a 2-core machine (three children importing nbctl's provider
+Start method, measured on a busy 2-core machine (three children importing nbctl's provider
 modules, from a parent holding SQLAlchemy): fork 0.13-0.22 s, forkserver 0.50-0.57 s, spawn
 0.77-1.17 s. Fork is used where it is safe (Linux, and no other thread in this process: a lock
 another thread held would stay held in the child), forkserver elsewhere where there is one,

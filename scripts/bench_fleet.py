@@ -1,4 +1,4 @@
-"""`nbctl status --refresh` over a fleet in three clouds' emulators, and `nbctl status` over its rows.
+"""`nbctl status --refresh` over a fleet in three clouds' emulators; `nbctl status` over its rows.
 
     python scripts/bench_fleet.py [--instances 1000] [--latency 0.1] [--runs 5]
 
