@@ -5,14 +5,14 @@ A listing is mostly CPU: importing the cloud's SDK, parsing hundreds of machines
 answers. Threads would run that one at a time under the interpreter lock; a process per provider
 puts each cloud on a core of its own, and each starts its SDK import at once.
 
-What a provider's listing must allow (its `list` and `get` docstrings in nbctl_cloud.provider
-say the same): the provider is rebuilt in the child as `type(provider)(provider.config,
-owner=provider.owner)`, with this process's environment; there it runs `list` by nbctl's owner
-label, then `get` for each stored name the listing did not show (a machine whose labels were
-lost is not called gone while it runs). What comes back is plain data: each Instance as
-`Instance.to_dict()` in JSON, or the error's class name, message and cloud error code. Nothing
-of a cloud SDK crosses to this process. A provider whose listing fails is reported by name,
-after the others have been reconciled.
+What a provider's listing must allow (Provider.list's docstring says the same): the provider
+is rebuilt in the child as `type(provider)(provider.config, owner=provider.owner)`, with this
+process's environment; there it runs `list` by nbctl's owner label, then `get` for each
+stored name the listing did not show (a machine whose labels were lost is not called gone
+while it runs). What comes back is plain data: each Instance as `Instance.to_dict()` in JSON,
+or the error's class name, message and cloud error code. Nothing of a cloud SDK crosses to
+this process. A provider whose listing fails is reported by name, after the others have been
+reconciled.
 
 Start method, measured on a busy 2-core machine (three children importing nbctl's provider
 modules, from a parent holding SQLAlchemy): fork 0.13-0.22 s, forkserver 0.50-0.57 s, spawn
