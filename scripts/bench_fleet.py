@@ -108,33 +108,32 @@ class Fleet:
                 self.expected[name] = ("gcp", zone)
 
     def _seed_ec2(self, n: int) -> None:
+        """One RunInstances per instance, as nbctl launches them (a reservation each)."""
         import boto3
 
         ec2 = boto3.client("ec2", region_name="us-east-1", endpoint_url=self.aws.url,
                            aws_access_key_id="testing", aws_secret_access_key="testing")
         image = self.aws.seed_dlami()
-        backend = self.aws.ec2_backend()
-        for start in range(0, n, 100):
-            count = min(100, n - start)
-            res = ec2.run_instances(
-                ImageId=image, InstanceType="g4dn.xlarge", MinCount=count, MaxCount=count,
+
+        def launch(i: int) -> None:
+            name = f"ec2-{i:05d}"
+            ec2.run_instances(
+                ImageId=image, InstanceType="g4dn.xlarge", MinCount=1, MaxCount=1,
                 Placement={"AvailabilityZone": "us-east-1a"},
                 InstanceMarketOptions={"MarketType": "spot", "SpotOptions": {
                     "SpotInstanceType": "persistent", "InstanceInterruptionBehavior": "stop"}},
                 TagSpecifications=[{"ResourceType": "instance", "Tags": [
-                    {"Key": "nbctl-owner", "Value": OWNER},
-                    {"Key": "nbctl-spec-hash", "Value": "0123abcd"}]}])
-            for j, inst in enumerate(res["Instances"]):
-                name = f"ec2-{start + j:05d}"  # each its own name tag, straight into the state
-                backend.create_tags([inst["InstanceId"]], {"nbctl-name": name, "Name": name})
-                self.expected[name] = ("aws", None)
+                    {"Key": k, "Value": v} for k, v in {**labels(name), "Name": name}.items()]}])
+
+        _each(launch, range(n))
+        self.expected.update({f"ec2-{i:05d}": ("aws", None) for i in range(n)})
 
     def _seed_paperspace(self, n: int) -> None:
         import httpx
 
         with httpx.Client(base_url=self.ps.url + "/", timeout=60,
                           headers={"Authorization": f"Bearer {self.ps.key}"}) as http:
-            for i in range(n):
+            def make(i: int) -> None:
                 name = f"ps-{i:05d}"
                 script = http.post("startup-scripts", json={
                     "name": f"nbctl:{OWNER}:{name}:0123abcd", "script": "#!/bin/sh\n",
@@ -145,7 +144,9 @@ class Fleet:
                     "publicIpType": "dynamic", "startupScriptId": script["id"],
                     "startOnCreate": True, "emailPassword": False,
                     "autoShutdownEnabled": False}).raise_for_status()
-                self.expected[name] = ("paperspace", None)
+
+            _each(make, range(n))
+        self.expected.update({f"ps-{i:05d}": ("paperspace", None) for i in range(n)})
 
     def stop_some(self, share: float) -> set[str]:
         """Stop this share of every provider's instances in the clouds; their names."""
@@ -171,6 +172,13 @@ class Fleet:
                 if m["name"] in pick["paperspace"]:
                     http.patch(f"machines/{m['id']}/stop").raise_for_status()
         return {n for ns in pick.values() for n in ns}
+
+
+def _each(fn, items) -> None:
+    """fn(item) for every item, eight at a time (seeding only)."""
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(fn, items))
 
 
 def labels(name: str) -> dict[str, str]:

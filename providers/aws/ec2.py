@@ -112,8 +112,8 @@ class Ec2:
         """Every live instance matching filters in region (terminated ones are gone)."""
         filters = [*filters, {"Name": "instance-state-name", "Values": LIVE_STATES}]
         out, token = [], None
-        while True:
-            kw = {"Filters": filters, **({"NextToken": token} if token else {})}
+        while True:  # pages of 1000, the most MaxResults allows
+            kw = {"Filters": filters, "MaxResults": 1000, **({"NextToken": token} if token else {})}
             page = call(self.client(region).describe_instances, action="describe instances", **kw)
             out += [i for r in page.get("Reservations", []) for i in r.get("Instances", [])]
             token = page.get("NextToken")
