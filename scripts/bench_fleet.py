@@ -125,7 +125,8 @@ class Fleet:
                 TagSpecifications=[{"ResourceType": "instance", "Tags": [
                     {"Key": k, "Value": v} for k, v in {**labels(name), "Name": name}.items()]}])
 
-        _each(launch, range(n))
+        for i in range(n):  # one at a time: the emulator's RunInstances is not thread-safe
+            launch(i)
         self.expected.update({f"ec2-{i:05d}": ("aws", None) for i in range(n)})
 
     def _seed_paperspace(self, n: int) -> None:
