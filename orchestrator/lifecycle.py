@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Callable
 
 from . import log
 from .errors import CapacityError, NbctlError, NotFound, Scope, UserError
-from .model import LABEL_OWNER, LABEL_SPEC_HASH, Capability, Instance, InstanceSpec, State
+from .model import LABEL_SPEC_HASH, Capability, Instance, InstanceSpec, State
 from .provider import Provider
 from .schedule import apply_schedule, remove_schedule
 from .store import Record, Store
@@ -297,33 +296,6 @@ def down(provider: Provider, name: str, *, store: Store, wait: bool = True,
         if wait:
             wait_for(provider, store, name, {State.DELETED}, timeout=timeout, progress=progress)
         store.remove(name, provider.name)
-
-
-def refresh(store: Store, providers: dict[str, Provider], owner: str) -> list[Record]:
-    """Reconcile the store with the clouds: one `list` per provider, run in parallel."""
-    def listing(p: Provider) -> list[Instance]:
-        return p.list({LABEL_OWNER: owner})
-
-    with ThreadPoolExecutor(max_workers=max(1, len(providers))) as pool:
-        futures = {name: pool.submit(listing, p) for name, p in providers.items()}
-        seen = {name: {i.name: i for i in f.result()} for name, f in futures.items()}
-    for name, found in seen.items():
-        for rec in store.all(provider=name):
-            inst = found.pop(rec.instance.name, None)
-            if inst is None and rec.instance.state is not State.DELETED:
-                # Not in the listing: ask for it by name before calling it gone, so that a
-                # machine whose labels were lost is not forgotten while it runs.
-                inst = providers[name].get(rec.instance.name)
-                if inst is not None:
-                    log.get().warning("%s was not in %s's listing of nbctl's labels, but exists",
-                                      rec.instance.name, name)
-            if inst is None:
-                inst = rec.instance
-                inst.state, inst.detail = State.DELETED, "not found in the cloud"
-            store.save(inst)
-        for inst in found.values():  # made by this owner elsewhere (another laptop)
-            store.save(inst)
-    return store.all()
 
 
 def record_preemptions(store: Store, provider: Provider, since: float) -> int:

@@ -93,11 +93,18 @@ class Instance:
     booted_at: datetime | None = None  # when it last started, where the cloud says so
 
     def to_dict(self) -> dict:
-        d = asdict(self)
-        d["state"] = self.state.value
+        d = dict(vars(self), state=self.state.value, labels=dict(self.labels))  # all plain
         for key in ("created_at", "booted_at"):
             d[key] = d[key].isoformat() if d[key] else None
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Instance":
+        """The Instance that to_dict() wrote."""
+        d = dict(d, state=State(d["state"]), labels=dict(d.get("labels") or {}))
+        for key in ("created_at", "booted_at"):
+            d[key] = datetime.fromisoformat(d[key]) if d.get(key) else None
+        return cls(**d)
 
 
 @dataclass(frozen=True)

@@ -185,7 +185,14 @@ class Provider(ABC):
     @abstractmethod
     def list(self, labels: dict[str, str] | None = None) -> list[Instance]:
         """Every instance nbctl made that carries all these labels: one call per
-        zone/region/location, never one per instance."""
+        zone/region/location (more only for further pages), never one per instance; places
+        and backends may be asked at once (threads).
+
+        `status --refresh` runs it in a child process (nbctl_cloud.fleet): the provider is
+        rebuilt there as `type(self)(self.config, owner=self.owner)`, so construction must
+        take everything from those two and the environment; what it returns goes back as
+        `Instance.to_dict()` in JSON, so an Instance holds plain values only (str, int,
+        bool, datetime, a dict of str), never an SDK object."""
 
     @abstractmethod
     def delete(self, name: str) -> None:

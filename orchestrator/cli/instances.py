@@ -86,7 +86,8 @@ def up(name, provider, gpu, preemptible, region, zones, image, disk_gb, idle_tim
 
 @click.command()
 @click.argument("name", required=False)
-@click.option("--refresh", is_flag=True, help="Ask the clouds now (one list call per provider).")
+@click.option("--refresh", is_flag=True,
+              help="Ask the clouds now (every provider at once; only changes are written).")
 @OUTPUT
 def status(name, refresh, fmt):
     """Show instances as last seen (or, with --refresh, as the clouds see them now)."""
@@ -96,13 +97,14 @@ def status(name, refresh, fmt):
     rec = find(store, name) if name else None
     if rec and not refresh:
         _look_on_this_machine(store, rec.instance.provider, name)
+    records = None
     if refresh:
         from ..config import owner
+        from ..fleet import refresh as reconcile
         from ..lifecycle import record_preemptions
-        from ..lifecycle import refresh as reconcile
-        names = {rec.instance.provider} if rec else {r.instance.provider for r in store.all()}
+        names = {rec.instance.provider} if rec else set(store.states())
         providers = {p: get_provider(p) for p in sorted(names)}
-        reconcile(store, providers, owner())
+        records = reconcile(store, providers, owner())
         if rec:  # one machine asked about: its preemptions from the cloud's own record too
             record_preemptions(store, providers[rec.instance.provider], since=rec.created_at)
     if name:
@@ -117,7 +119,7 @@ def status(name, refresh, fmt):
                   "native_id", "url", "detail", "preemptions")]
         emit(d, fmt, text="\n".join(lines))
         return
-    rows = [row(r.to_dict()) for r in store.all()]
+    rows = [row(r.to_dict()) for r in (store.all() if records is None else records)]
     emit(rows, fmt, columns=STATUS_COLUMNS, rows=rows)
 
 

@@ -10,7 +10,8 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from ..model import Instance, InstanceSpec, State
 from .history import add_event
@@ -59,14 +60,19 @@ class InstanceRows:
         with self.engine.connect() as conn:
             return [_record(r) for r in conn.execute(q).mappings()]
 
+    def states(self) -> dict[str, dict[str, State]]:
+        """provider -> {name: state} of every stored instance: one light query, no decoding."""
+        out: dict[str, dict[str, State]] = {}
+        with self.engine.connect() as conn:
+            for name, provider, state in conn.execute(
+                    select(instances.c.name, instances.c.provider, instances.c.state)):
+                out.setdefault(provider, {})[name] = State(state)
+        return out
+
     def save(self, inst: Instance, spec: InstanceSpec | None = None) -> None:
         """Insert or update the instance; a state change is recorded in the history."""
         now = time.time()
-        values = dict(provider=inst.provider, state=inst.state.value, backend=inst.backend,
-                      native_id=inst.native_id, zone=inst.zone, gpu=inst.gpu,
-                      gpu_count=inst.gpu_count, preemptible=inst.preemptible, url=inst.url,
-                      detail=inst.detail, labels_json=json.dumps(inst.labels, sort_keys=True),
-                      updated_at=now)
+        values = {**_columns(inst), "updated_at": now}
         if spec is not None:
             values.update(spec_json=json.dumps(spec.to_dict(), sort_keys=True),
                           spec_hash=spec.spec_hash())
@@ -76,10 +82,7 @@ class InstanceRows:
             if old is None:
                 conn.execute(insert(instances).values(name=inst.name, created_at=now,
                                                       state_since=now, **values))
-                # What `cost` needs to price it even after it is deleted; nothing secret.
-                machine = json.dumps({"gpu": inst.gpu, "gpu_count": inst.gpu_count,
-                                      "preemptible": inst.preemptible, "backend": inst.backend})
-                add_event(conn, inst.name, inst.provider, "created", inst.state.value, machine)
+                _created(conn, inst)
             else:
                 if old[0] != inst.state.value:
                     values["state_since"] = now
@@ -88,11 +91,82 @@ class InstanceRows:
                 conn.execute(update(instances).where(instances.c.name == inst.name)
                              .values(**values))
 
+    def reconcile(self, seen: list[tuple[Record | None, Instance]]) -> int:
+        """Write what the clouds said, in one transaction: each (record as read, instance as
+        the cloud shows it now; record None for a name new to the store) whose instance differs
+        from its record. Returns how many rows were written: none when nothing changed, and
+        then no transaction is opened at all.
+
+        Compare-and-set, as every claim in this store: a row is updated only while its
+        updated_at is still the one read, so a row another process wrote meanwhile (an `up`,
+        a `stop` with a fresher answer) keeps that; a new name another process inserted
+        meanwhile is left to it. A state change is recorded in the history, as by `save`."""
+        changed = [(rec, inst) for rec, inst in seen
+                   if rec is None or _columns(rec.instance) != _columns(inst)]
+        if not changed:
+            return 0
+        now = time.time()
+        written = 0
+        with self.engine.begin() as conn:
+            for rec, inst in changed:
+                values = {**_columns(inst), "updated_at": now}
+                if rec is None:
+                    if _insert_new(conn, dict(name=inst.name, created_at=now, state_since=now,
+                                              **values)):
+                        _created(conn, inst)
+                        written += 1
+                    continue
+                moved = rec.instance.state is not inst.state
+                if moved:
+                    values["state_since"] = now
+                res = conn.execute(update(instances).where(
+                    instances.c.name == inst.name,
+                    instances.c.updated_at == rec.updated_at).values(**values))
+                if res.rowcount == 1:
+                    written += 1
+                    if moved:
+                        add_event(conn, inst.name, inst.provider, "state", inst.state.value,
+                                  inst.detail)
+        return written
+
     def remove(self, name: str, provider: str | None = None) -> None:
         """Forget the instance, recording its deletion; a missing one is left quietly."""
         with self.engine.begin() as conn:
             if conn.execute(delete(instances).where(instances.c.name == name)).rowcount:
                 add_event(conn, name, provider, "deleted", State.DELETED.value, None)
+
+
+def _columns(inst: Instance) -> dict:
+    """The columns that hold what the cloud says of an instance (no bookkeeping times)."""
+    return dict(provider=inst.provider, state=inst.state.value, backend=inst.backend,
+                native_id=inst.native_id, zone=inst.zone, gpu=inst.gpu,
+                gpu_count=inst.gpu_count or 0, preemptible=bool(inst.preemptible),
+                url=inst.url, detail=inst.detail,
+                labels_json=json.dumps(inst.labels, sort_keys=True))
+
+
+def _created(conn: Connection, inst: Instance) -> None:
+    # What `cost` needs to price it even after it is deleted; nothing secret.
+    machine = json.dumps({"gpu": inst.gpu, "gpu_count": inst.gpu_count,
+                          "preemptible": inst.preemptible, "backend": inst.backend})
+    add_event(conn, inst.name, inst.provider, "created", inst.state.value, machine)
+
+
+def _insert_new(conn: Connection, row: dict) -> bool:
+    """Insert the row unless its name exists (another process got there first): True if
+    inserted. One statement on SQLite and PostgreSQL; a savepoint elsewhere."""
+    dialect = conn.dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        from importlib import import_module
+        stmt = import_module(f"sqlalchemy.dialects.{dialect}").insert(instances)
+        return conn.execute(stmt.values(**row).on_conflict_do_nothing(
+            index_elements=[instances.c.name])).rowcount == 1
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(instances).values(**row))
+        return True
+    except IntegrityError:
+        return False
 
 
 def _record(row) -> Record:

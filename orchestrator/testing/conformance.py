@@ -34,7 +34,7 @@ methods of the subclass, or in your module or conftest.py):
 Tests of a capability the provider lacks (its class, or the spec's backend through
 `unsupported(spec)`) skip with that reason; without `refuse_create` the error-mapping tests
 skip. Each test deletes what it made. The lifecycle runs through nbctl's core (lifecycle.up,
-stop, start, down, refresh) with a real Store on a temporary SQLite file; the core polls `get`
+stop, start, down; fleet.refresh) with a real Store on a temporary SQLite file; the core polls `get`
 every `poll_interval` seconds (NBCTL_POLL_INTERVAL) and fails loudly on its own timeout, so the
 kit has no sleeps and no time limits of its own.
 """
@@ -46,7 +46,7 @@ from typing import Callable, ClassVar
 
 import pytest
 
-from .. import lifecycle
+from .. import fleet, lifecycle
 from ..catalog import load_catalog
 from ..errors import CapabilityError, NbctlError
 from ..model import (
@@ -310,7 +310,7 @@ class ProviderConformance:
         other = type(provider)(provider.config, owner=provider.owner)
         fresh = Store(f"sqlite:///{tmp_path / 'another-laptop.db'}")
         try:
-            lifecycle.refresh(fresh, {provider.name: other}, spec.owner)
+            fleet.refresh(fresh, {provider.name: other}, spec.owner)
             rec = fresh.get(spec.name)
         finally:
             other.close()

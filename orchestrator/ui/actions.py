@@ -6,7 +6,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from .. import lifecycle, log
+from .. import fleet, lifecycle, log
 from ..errors import NbctlError
 from ..store import Store
 
@@ -86,7 +86,7 @@ class Actions:
         try:
             names = sorted({r.instance.provider for r in self.store.all()})
             providers = {p: get_provider(p) for p in names}
-            lifecycle.refresh(self.store, providers, owner())
+            fleet.refresh(self.store, providers, owner())
             said = f"done at {time.strftime('%H:%M:%S')}"
         except Exception as e:  # noqa: BLE001 - shown on the page
             said = f"failed at {time.strftime('%H:%M:%S')}: {e}"

@@ -208,10 +208,13 @@ class AwsProvider(MultiBackend, Provider, StopStart, NativeIdleShutdown, NativeS
     # get: MultiBackend's (one describe call when the location is known, else a search)
 
     def list(self, labels: dict[str, str] | None = None) -> list[Instance]:
-        """Per region: one DescribeInstances filtered by nbctl's tags, and one
-        ListNotebookInstances (tags read once per notebook)."""
-        regions = self._regions()
-        return self.listed(self.ec2.list(labels, regions) + self.sagemaker.list(labels, regions),
+        """Both backends and every region at once: per region, one DescribeInstances filtered
+        by nbctl's tags, and one ListNotebookInstances beside one GetResources for the tags of
+        nbctl's notebooks (more only for further pages)."""
+        from nbctl_cloud.locations import each_place
+        regions, backends = self._regions(), [self.ec2, self.sagemaker]  # made here, once
+        found = each_place(lambda backend: backend.list(labels, regions), backends)
+        return self.listed(found[0] + found[1],
                            place=lambda inst: region_of(inst.zone or self.settings.region))
 
     def stop(self, name: str) -> None:

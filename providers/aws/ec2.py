@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from nbctl_cloud.errors import NbctlError, NotFound, UserError
+from nbctl_cloud.locations import each_place
 from nbctl_cloud.model import LABEL_NAME, Instance, Preemption
 
 from .errors import call
@@ -111,8 +112,8 @@ class Ec2:
         """Every live instance matching filters in region (terminated ones are gone)."""
         filters = [*filters, {"Name": "instance-state-name", "Values": LIVE_STATES}]
         out, token = [], None
-        while True:
-            kw = {"Filters": filters, **({"NextToken": token} if token else {})}
+        while True:  # pages of 1000, the most MaxResults allows
+            kw = {"Filters": filters, "MaxResults": 1000, **({"NextToken": token} if token else {})}
             page = call(self.client(region).describe_instances, action="describe instances", **kw)
             out += [i for r in page.get("Reservations", []) for i in r.get("Instances", [])]
             token = page.get("NextToken")
@@ -143,10 +144,12 @@ class Ec2:
         return self.to_instance(d) if d else None
 
     def list(self, labels: dict[str, str] | None, regions: list[str]) -> list[Instance]:
-        """One DescribeInstances (paged) per region, filtered by the nbctl tags."""
+        """One DescribeInstances (paged) per region, the regions at once, filtered by the
+        nbctl tags."""
         filters = [{"Name": "tag-key", "Values": [LABEL_NAME]}]
         filters += [{"Name": f"tag:{k}", "Values": [v]} for k, v in (labels or {}).items()]
-        return [self.to_instance(d) for region in regions for d in self.describe(region, filters)]
+        return [self.to_instance(d) for found in each_place(
+            lambda region: self.describe(region, filters), regions) for d in found]
 
     # -- the verbs -----------------------------------------------------------------------
     def create(self, spec, zone: str, launch: str) -> Instance:

@@ -5,8 +5,9 @@ nbctl's agent, inlined in the script (no download at boot); the agent stops the 
 through the instance's own role with the aws CLI. The notebook's URL for a person is a
 presigned URL (CreatePresignedNotebookInstanceUrl); the stored one is the console page.
 
-SageMaker's list has no tag filter: tags are read once per notebook (ListTags) and kept by
-ARN for the life of the process, since nbctl's tags never change after create.
+SageMaker's list has no tag filter: a listing reads the tags of every nbctl notebook at once
+through the Resource Groups Tagging API (GetResources); `get` reads one notebook's (ListTags).
+Tags are kept by ARN for the life of the process, since nbctl's tags never change after create.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import os
 import time
 
 from nbctl_cloud.errors import NbctlError, NotFound, UserError
+from nbctl_cloud.locations import each_place
 from nbctl_cloud.model import LABEL_NAME, Instance
 
 from .errors import call
@@ -23,6 +25,7 @@ from .settings import Settings
 from .states import sagemaker_state
 
 BACKEND = "sagemaker"
+RESOURCE_TYPE = "sagemaker:notebook-instance"  # in the Resource Groups Tagging API
 LIFECYCLE_LIMIT = 16384  # characters of base64 content per lifecycle script
 JUPYTER_PORT = 8443  # where a notebook instance's own Jupyter listens (https, localhost)
 METADATA_FILE = "/opt/ml/metadata/resource-metadata.json"
@@ -133,22 +136,49 @@ class SageMaker:
         return self.to_instance(d, region, self.tags(d["NotebookInstanceArn"], region))
 
     def list(self, labels: dict[str, str] | None, regions: list[str]) -> list[Instance]:
-        """ListNotebookInstances (paged) per region; notebooks without nbctl's tags are skipped."""
-        out = []
-        for region in regions:
-            token = None
-            while True:
-                kw = {"MaxResults": 100, **({"NextToken": token} if token else {})}
-                page = call(self._sm(region).list_notebook_instances,
-                            action="list notebook instances", **kw)
-                for d in page.get("NotebookInstances", []):
-                    tags = self.tags(d["NotebookInstanceArn"], region)
-                    if LABEL_NAME in tags and all(tags.get(k) == v for k, v in (labels or {}).items()):
-                        out.append(self.to_instance(d, region, tags))
-                token = page.get("NextToken")
-                if not token:
-                    break
-        return out
+        """Per region, both at once: ListNotebookInstances, and the Resource Groups Tagging
+        API's GetResources of the notebook instances carrying nbctl's tags (pages of 100 each,
+        so the requests grow with the pages, not with the notebooks). A notebook is nbctl's
+        when GetResources names its ARN; that answer is eventually consistent, so a notebook
+        made a moment ago may show at the next refresh (the core asks for a stored one by
+        name)."""
+        return [i for found in each_place(lambda r: self._list_region(labels, r), regions)
+                for i in found]
+
+    def _list_region(self, labels: dict[str, str] | None, region: str) -> list[Instance]:
+        notebooks, tagged = each_place(lambda read: read(), [
+            lambda: self._notebooks(region), lambda: self._tagged(labels, region)])
+        self._tags.update(tagged)
+        return [self.to_instance(d, region, tagged[d["NotebookInstanceArn"]])
+                for d in notebooks if d["NotebookInstanceArn"] in tagged]
+
+    def _notebooks(self, region: str) -> list[dict]:
+        out, token = [], None
+        while True:
+            kw = {"MaxResults": 100, **({"NextToken": token} if token else {})}
+            page = call(self._sm(region).list_notebook_instances,
+                        action="list notebook instances", **kw)
+            out += page.get("NotebookInstances", [])
+            token = page.get("NextToken")
+            if not token:
+                return out
+
+    def _tagged(self, labels: dict[str, str] | None, region: str) -> dict[str, dict[str, str]]:
+        """ARN -> tags of every notebook instance with nbctl's name tag and these labels.
+        (GetResources: a filter without Values matches any value of its key.)"""
+        filters = [{"Key": LABEL_NAME}] + [{"Key": k, "Values": [v]}
+                                           for k, v in sorted((labels or {}).items())]
+        tagging = self.clients.get("resourcegroupstaggingapi", region)
+        out, token = {}, ""
+        while True:
+            page = call(tagging.get_resources, action="list tagged notebook instances",
+                        TagFilters=filters, ResourceTypeFilters=[RESOURCE_TYPE],
+                        ResourcesPerPage=100, **({"PaginationToken": token} if token else {}))
+            for r in page.get("ResourceTagMappingList", []):
+                out[r["ResourceARN"]] = {t["Key"]: t["Value"] for t in r.get("Tags", [])}
+            token = page.get("PaginationToken")
+            if not token:
+                return out
 
     # -- the verbs -----------------------------------------------------------------------
     def create(self, spec, region: str) -> Instance:

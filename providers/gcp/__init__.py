@@ -170,9 +170,13 @@ class GcpProvider(MultiBackend, Provider, StopStart, NativeIdleShutdown, NativeS
     # get: MultiBackend's (one direct call when the location is known, else a search)
 
     def list(self, labels: dict[str, str] | None = None) -> list[Instance]:
-        """One aggregated VM list (every zone at once) plus one Workbench list per location."""
-        return self.listed(self.gce.list(labels) + self.workbench.list(
-            labels, self._workbench_zones()), place=lambda inst: inst.zone)
+        """One aggregated VM list (every zone at once) beside one Workbench list per location,
+        the locations at once too (notebooks v2 has no aggregated list)."""
+        from nbctl_cloud.locations import each_place
+        gce, workbench, zones = self.gce, self.workbench, self._workbench_zones()  # made once
+        found = each_place(lambda ask: ask(), [lambda: gce.list(labels),
+                                               lambda: workbench.list(labels, zones)])
+        return self.listed(found[0] + found[1], place=lambda inst: inst.zone)
 
     def stop(self, name: str) -> None:
         """Stop the VM or Workbench instance, keeping its disk; stopped ones: no-op. Returns

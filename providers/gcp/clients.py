@@ -1,17 +1,22 @@
 """SDK clients, built once per provider object against the configured endpoints.
 
-This module imports google-cloud-compute and google-cloud-notebooks; only the backends
-import it, inside the provider's verbs. Notebooks always speaks REST (it defaults to gRPC).
+This module imports google-cloud-compute (the parts nbctl uses: sdk.py), and
+google-cloud-notebooks when its client is first made; only the backends import it, inside the
+provider's verbs. Notebooks always speaks REST (it defaults to gRPC).
 """
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from google.api_core.client_options import ClientOptions
-from google.cloud import compute_v1, notebooks_v2
 from nbctl_cloud.errors import AuthError
 
+from .sdk import compute_v1
 from .settings import Settings
+
+if TYPE_CHECKING:  # pragma: no cover
+    from google.cloud import notebooks_v2
 
 SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 
@@ -72,7 +77,8 @@ class Clients:
         return self._compute(compute_v1.ResourcePoliciesClient)
 
     @cached_property
-    def notebooks(self) -> notebooks_v2.NotebookServiceClient:
+    def notebooks(self) -> "notebooks_v2.NotebookServiceClient":
+        from google.cloud import notebooks_v2
         return notebooks_v2.NotebookServiceClient(
             credentials=self.creds, transport="rest",
             client_options=_options(self.settings.notebooks_endpoint))

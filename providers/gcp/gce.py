@@ -10,9 +10,9 @@ import time
 import uuid
 from datetime import datetime
 
-from google.cloud import compute_v1
 from nbctl_cloud.catalog import load_catalog
 from nbctl_cloud.errors import NbctlError, NotFound
+from nbctl_cloud.locations import each_place
 from nbctl_cloud.model import LABEL_NAME, Instance, InstanceSpec, Preemption, State
 from nbctl_cloud.tunnel import SshRoute
 
@@ -26,6 +26,7 @@ from .common import (
     labels_for,
     request_id,
 )
+from .sdk import compute_v1
 from .settings import Settings
 from .states import gce_state
 
@@ -184,12 +185,12 @@ class Gce:
 
     def list(self, labels: dict[str, str] | None) -> list[Instance]:
         """One aggregatedList call over every zone, filtered by labels on the server, plus one
-        operations list per zone that holds a stopped spot VM (the preemption record)."""
+        operations list per zone that holds a stopped spot VM (the preemption record), those
+        zones at once."""
         vms = [(z, vm) for z, vm in self._aggregated(filter_expr(labels, BACKEND_GCE))
                if LABEL_NAME in vm.labels]
-        preempted: dict[str, dict[int, datetime]] = {}
-        for zone in sorted({z for z, vm in vms if self._maybe_preempted(vm)}):
-            preempted[zone] = self._preemption_times(zone)
+        zones = sorted({z for z, vm in vms if self._maybe_preempted(vm)})
+        preempted = dict(zip(zones, each_place(self._preemption_times, zones)))
         return [self.to_instance(vm, z, preempted.get(z, {})) for z, vm in vms]
 
     def _aggregated(self, filter_: str):

@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING
 
-from google.cloud import compute_v1
 from nbctl_cloud.errors import NbctlError, NotFound
 from nbctl_cloud.model import Schedule
 
 from . import faults
+from .sdk import compute_v1
 from .zones import region_of
 
 if TYPE_CHECKING:  # pragma: no cover

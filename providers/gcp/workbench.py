@@ -12,6 +12,7 @@ from datetime import datetime
 from google.cloud import notebooks_v2
 from nbctl_cloud.catalog import load_catalog
 from nbctl_cloud.errors import NbctlError, NotFound
+from nbctl_cloud.locations import each_place
 from nbctl_cloud.model import LABEL_NAME, Instance, InstanceSpec, State
 
 from . import faults
@@ -122,14 +123,14 @@ class Workbench:
         return self.to_instance(raw) if raw is not None else None
 
     def list(self, labels: dict[str, str] | None, zones: list[str]) -> list[Instance]:
-        """One list call per location (more only when the answer spans pages)."""
-        out = []
-        for zone in zones:
+        """One list call per location, the locations at once (more calls only when an answer
+        spans pages: the pager follows them)."""
+        def one(zone: str) -> list[Instance]:
             pager = faults.call(self.c.notebooks.list_instances, request=notebooks_v2.ListInstancesRequest(
                 parent=f"projects/{self.project}/locations/{zone}",
                 filter=filter_expr(labels, BACKEND_WORKBENCH)), action=f"list Workbench in {zone}")
-            out += [self.to_instance(i) for i in pager if LABEL_NAME in i.labels]
-        return out
+            return [self.to_instance(i) for i in pager if LABEL_NAME in i.labels]
+        return [i for found in each_place(one, zones) for i in found]
 
     def to_instance(self, raw: notebooks_v2.Instance) -> Instance:
         zone = raw.name.split("/")[3]

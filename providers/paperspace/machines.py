@@ -113,13 +113,13 @@ class Machines:
         return found
 
     def list(self) -> list[Found]:
-        """Every machine of this owner that nbctl made: one scripts listing, one machines listing."""
-        owners = {mid: (s, m) for s, m in self.our_scripts()
-                  for mid in s.get("assignedMachineIds") or ()}
-        if not owners:
-            return []
-        return [Found(mach, *owners[mach["id"]]) for mach in self.api.pages("machines")
-                if mach.get("id") in owners]
+        """Every machine of this owner that nbctl made: one scripts listing beside one machines
+        listing (each followed over its pages)."""
+        from nbctl_cloud.locations import each_place
+        scripts, machines = each_place(lambda ask: ask(), [self.our_scripts,
+                                                           lambda: self.api.pages("machines")])
+        owners = {mid: (s, m) for s, m in scripts for mid in s.get("assignedMachineIds") or ()}
+        return [Found(mach, *owners[mach["id"]]) for mach in machines if mach.get("id") in owners]
 
     # -- creating ---------------------------------------------------------------------------
     def create(self, *, marker: Marker, machine_type: str, region: str, disk_gb: int,

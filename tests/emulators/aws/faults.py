@@ -24,6 +24,9 @@ from xml.sax.saxutils import escape
 
 from . import reference
 
+# Signing name -> botocore's model name, where they differ (the Resource Groups Tagging API
+# signs as "tagging": botocore/data/resourcegroupstaggingapi/*/service-2.json, signingName).
+MODELS = {"tagging": "resourcegroupstaggingapi"}
 _SCOPE_RE = re.compile(r"Credential=[^/]+/\d+/([^/]+)/([^/]+)/aws4_request")
 
 # EventBridge Scheduler is REST: (method, first path segment, has a name) -> action
@@ -141,6 +144,7 @@ class FaultLayer:
         self.faults: list[Fault] = []
         self.holds: list[Hold] = []
         self.strict = True  # malformed requests refused per botocore's model (reference.py)
+        self.latency = 0.0  # seconds added to every answer, as a network's round trip
         self._lock = threading.Lock()
 
     def reset(self) -> None:
@@ -172,7 +176,8 @@ class FaultLayer:
             if call.service == "ec2":
                 reference.check_query("ec2", call.params)
             elif environ.get("HTTP_X_AMZ_TARGET"):
-                reference.check_json(call.service, call.action, call.params)
+                reference.check_json(MODELS.get(call.service, call.service), call.action,
+                                     call.params)
             elif call.service == "scheduler" and body:  # REST-JSON: the body's members
                 reference.check_json(call.service, call.action, json.loads(body))
         except reference.Refusal as r:
@@ -200,8 +205,8 @@ class FaultLayer:
                 headers.append(("Content-Length", str(len(payload))))
                 start_response(status, headers)
                 return [payload]
-        if hold is None:
+        if hold is None and not (call is not None and self.latency > 0):
             return self.app(environ, start_response)
         answer = list(self.app(environ, start_response))  # done; nothing sent yet
-        time.sleep(hold.seconds)
+        time.sleep((hold.seconds if hold else 0.0) + (self.latency if call else 0.0))
         return answer

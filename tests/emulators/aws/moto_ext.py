@@ -123,12 +123,28 @@ def install() -> None:
     if _INSTALLED:
         return
     _patch_ec2()
+    _patch_tag_lookup()
     spot.install()
     _patch_sagemaker()
     _INSTALLED = True
 
 
 # -- EC2 -------------------------------------------------------------------------------------
+def _patch_tag_lookup() -> None:
+    """A resource's tags looked up by its id: moto scans every tag in the region for each
+    resource, so a DescribeInstances over 3,000 tagged instances takes minutes. Same answer."""
+    from moto.ec2.models.core import TaggedEC2Resource
+    from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
+
+    def get_tags(self) -> list[dict[str, str]]:
+        rid = getattr(self, "id", None)
+        kind = EC2_PREFIX_TO_RESOURCE.get(get_prefix(rid), "") if rid else ""
+        return [{"resource_id": rid, "key": k, "value": v, "resource_type": kind}
+                for k, v in dict(self.ec2_backend.tags.get(rid, {}) if rid else {}).items()]
+
+    TaggedEC2Resource.get_tags = get_tags
+
+
 USER_DATA_LIMIT = 16384
 USER_DATA_TOO_LONG = "User data is limited to 16384 bytes"
 MISMATCH_MESSAGE = ("Arguments on this idempotent request are inconsistent with arguments "

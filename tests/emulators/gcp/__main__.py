@@ -20,12 +20,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stop-delay", type=float, default=0.2)
     ap.add_argument("--preempt-notice", type=float, default=1.0,
                     help="seconds of preemption notice (GCE gives 30)")
+    ap.add_argument("--latency", type=float, default=0.0,
+                    help="seconds added to every API answer (a network's round trip)")
     ap.add_argument("--run-vms", action="store_true",
                     help="booted VMs run their startup-script as local processes")
     args = ap.parse_args(argv)
     delays = Delays(operation=args.operation_delay, provision=args.provision_delay,
                     stop=args.stop_delay, delete=args.stop_delay, notice=args.preempt_notice)
     emu = GcpEmulator(args.project, delays, port=args.port, run_vms=args.run_vms).start()
+    emu.latency = args.latency
     print(f"listening on {emu.url}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:

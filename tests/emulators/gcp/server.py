@@ -69,6 +69,7 @@ class Emulator:
     request Google would refuse is answered with Google's 400; else it is only recorded."""
 
     strict = True
+    latency = 0.0  # seconds added to every API answer, as a network's round trip would
 
     def __init__(self, project: str = "test-project", delays: Delays | None = None,
                  run_vms: bool = False, jupyter: bool = False):
@@ -284,6 +285,8 @@ class _Handler(BaseHTTPRequestHandler):
                                                     json.loads(raw) if raw else {})
         else:
             status, payload = self.emulator.handle(self.command, self.path, raw)
+            if self.emulator.latency > 0:  # the network's share of every answer (benchmarks)
+                time.sleep(self.emulator.latency)
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=UTF-8")

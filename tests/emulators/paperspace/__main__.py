@@ -18,13 +18,16 @@ def main() -> int:
                    help="seconds for start, stop and delete")
     p.add_argument("--hour-seconds", type=float, default=3600.0,
                    help="seconds one hour of autoShutdownTimeout lasts")
+    p.add_argument("--latency", type=float, default=0.0,
+                   help="seconds added to every API answer (a network's round trip)")
     p.add_argument("--run-machines", action="store_true",
                    help="booted machines run their startup script as local processes")
     args = p.parse_args()
     d = args.transition_delay
     emu = PaperspaceEmulator(key=args.key, port=args.port,
                              delays=Delays(provision=args.provision_delay, start=d, stop=d, delete=d),
-                             hour_seconds=args.hour_seconds, run_machines=args.run_machines)
+                             hour_seconds=args.hour_seconds, run_machines=args.run_machines,
+                             latency=args.latency)
     emu.start()
     print(emu.url, flush=True)
     done = threading.Event()

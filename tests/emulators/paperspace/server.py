@@ -44,8 +44,10 @@ class PaperspaceEmulator(Resources):
 
     def __init__(self, *, key: str = "ps-test-key", delays: Delays | None = None,
                  page_size: int = 20, hour_seconds: float = 3600.0, host: str = "127.0.0.1",
-                 port: int = 0, run_machines: bool = False, base_dir: str | None = None):
+                 port: int = 0, run_machines: bool = False, base_dir: str | None = None,
+                 latency: float = 0.0):
         self.key = key
+        self.latency = latency  # seconds added to every API answer, as a network's round trip
         self.delays = delays or Delays()
         self.page_size = page_size
         self.hour_seconds = hour_seconds  # what one hour of autoShutdownTimeout lasts here
@@ -254,6 +256,8 @@ def _handler(emu: PaperspaceEmulator):
             raw = self.rfile.read(length) if length else b""
             headers = {k.lower(): v for k, v in self.headers.items()}
             status, payload = emu.handle(self.command, self.path, headers, raw)
+            if emu.latency > 0 and not self.path.startswith("/_emulator/"):
+                time.sleep(emu.latency)  # the network's share of every answer (benchmarks)
             data = json.dumps(payload).encode()
             try:
                 self.send_response(status)
