@@ -178,7 +178,7 @@ class KaggleProvider(Provider, HostedJobs):
 
     def job_summary(self, job: JobSpec, restarts: int) -> dict:
         return {"versions": sum(1 for n in range(restarts + 1) if records.pushed(job, n)),
-                "session_hours": round(records.hours(job, restarts), 3),
+                "session_hours": round(records.hours(job, restarts), 4),
                 "kernel": f"https://www.kaggle.com/code/{records.owner(job)}/{_slug(job)}"}
 
     def quota(self) -> list[dict]:

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 def test_the_job_page_shows_the_kaggle_attempts_and_their_log(env, workdir):
     done = run_nbctl("run", "kui", "--provider", "kaggle", "--gpu", "t4", "--workdir",
                      str(workdir), "-o", "json", "--", "python3", "train_numpy.py", "--steps",
-                     "40", "--every", "10", "--step-time", "0.01", "--out", "w.npy", env=env)
+                     "40", "--every", "10", "--step-time", "0.05", "--out", "w.npy", env=env)
     assert done.returncode == 0, done.stderr
     run_id = json.loads(done.stdout)["run_id"]
 

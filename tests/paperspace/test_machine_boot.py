@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import wait_for
 
-WAIT = 60.0  # seconds: only a broken emulator waits this long
+WAIT = 120.0  # seconds: only a broken emulator waits this long
 
 # starts a process that notes SIGTERM and lives on, so that only the power-off ends it
 LINGER = """echo "$$" > "$NBCTL_ROOT/script.pid"
