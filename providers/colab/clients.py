@@ -9,26 +9,9 @@ from __future__ import annotations
 
 from google.api_core.client_options import ClientOptions
 from google.cloud import aiplatform_v1
-from nbctl_cloud.errors import AuthError
+from nbctl_cloud.providers.gcp.common import credentials
 
 from .settings import Settings
-
-SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
-
-
-def credentials(settings: Settings):
-    """Application Default Credentials, or anonymous ones for an emulator."""
-    if settings.anonymous:
-        from google.auth.credentials import AnonymousCredentials
-        return AnonymousCredentials()
-    import google.auth
-    from google.auth.exceptions import DefaultCredentialsError
-    try:
-        creds, _project = google.auth.default(scopes=SCOPES)
-    except DefaultCredentialsError as e:
-        raise AuthError(f"no Google Cloud credentials ({e}); run `gcloud auth application-"
-                        f"default login` or set GOOGLE_APPLICATION_CREDENTIALS") from None
-    return creds
 
 
 class Clients:
@@ -44,7 +27,7 @@ class Clients:
     @property
     def creds(self):
         if self._creds is None:
-            self._creds = credentials(self.settings)
+            self._creds = credentials(self.settings.anonymous)
         return self._creds
 
     def service(self, region: str) -> aiplatform_v1.NotebookServiceClient:

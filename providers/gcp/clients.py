@@ -10,30 +10,13 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from google.api_core.client_options import ClientOptions
-from nbctl_cloud.errors import AuthError
 
+from .common import credentials
 from .sdk import compute_v1
 from .settings import Settings
 
 if TYPE_CHECKING:  # pragma: no cover
     from google.cloud import notebooks_v2
-
-SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
-
-
-def credentials(settings: Settings):
-    """Application Default Credentials, or anonymous ones for an emulator."""
-    if settings.anonymous:
-        from google.auth.credentials import AnonymousCredentials
-        return AnonymousCredentials()
-    import google.auth
-    from google.auth.exceptions import DefaultCredentialsError
-    try:
-        creds, _project = google.auth.default(scopes=SCOPES)
-    except DefaultCredentialsError as e:
-        raise AuthError(f"no GCP credentials ({e}); run `gcloud auth application-default "
-                        f"login` or set GOOGLE_APPLICATION_CREDENTIALS") from None
-    return creds
 
 
 def _options(endpoint: str | None) -> ClientOptions | None:
@@ -50,7 +33,7 @@ class Clients:
 
     @cached_property
     def creds(self):
-        return credentials(self.settings)
+        return credentials(self.settings.anonymous)
 
     def _compute(self, cls):
         return cls(credentials=self.creds, transport="rest",

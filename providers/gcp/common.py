@@ -1,10 +1,12 @@
-"""Small SDK-free helpers shared by both GCP backends: labels, idempotency keys, GPU names."""
+"""Small SDK-free helpers shared by both GCP backends (and the colab provider): labels,
+idempotency keys, GPU names, Google's credentials."""
 from __future__ import annotations
 
 import re
 import uuid
 from functools import lru_cache
 
+from nbctl_cloud.errors import AuthError
 from nbctl_cloud.model import InstanceSpec
 
 BACKEND_GCE = "gce"
@@ -17,6 +19,25 @@ NO_JOBS_ON_WORKBENCH = ("training jobs on GCP run on spot Compute Engine VMs: ad
                         "(Vertex AI Workbench notebooks do not take nbctl jobs)")
 # A fixed namespace: the same (name, spec, zone) always yields the same requestId.
 REQUEST_NAMESPACE = uuid.UUID("8f0e7c52-5b1e-4f57-9d0a-6a1f4c1d2b3e")
+
+
+SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+
+
+def credentials(anonymous: bool):
+    """Application Default Credentials, or anonymous ones for an emulator (google-auth, loaded
+    here on first use)."""
+    if anonymous:
+        from google.auth.credentials import AnonymousCredentials
+        return AnonymousCredentials()
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+    try:
+        creds, _project = google.auth.default(scopes=SCOPES)
+    except DefaultCredentialsError as e:
+        raise AuthError(f"no Google Cloud credentials ({e}); run `gcloud auth application-"
+                        f"default login` or set GOOGLE_APPLICATION_CREDENTIALS") from None
+    return creds
 
 
 def backend_for(spec: InstanceSpec) -> str:
