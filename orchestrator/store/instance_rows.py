@@ -154,13 +154,14 @@ def _created(conn: Connection, inst: Instance) -> None:
 
 def _insert_new(conn: Connection, row: dict) -> bool:
     """Insert the row unless its name exists (another process got there first): True if
-    inserted. One statement on SQLite and PostgreSQL; a savepoint elsewhere."""
+    inserted. One statement on SQLite and PostgreSQL (whether RETURNING gives the name back
+    says if it was inserted: psycopg reports no rowcount for it); a savepoint elsewhere."""
     dialect = conn.dialect.name
     if dialect in ("sqlite", "postgresql"):
         from importlib import import_module
         stmt = import_module(f"sqlalchemy.dialects.{dialect}").insert(instances)
         return conn.execute(stmt.values(**row).on_conflict_do_nothing(
-            index_elements=[instances.c.name])).rowcount == 1
+            index_elements=[instances.c.name]).returning(instances.c.name)).first() is not None
     try:
         with conn.begin_nested():
             conn.execute(insert(instances).values(**row))
