@@ -188,6 +188,10 @@ def step(store: Store, job: Job, provider: Provider, holder: str | None = None) 
         pass
     elif state is State.PREEMPTED:
         _recover(store, job, provider, preempted=True, why="preempted")
+    elif state is State.STOPPED and not exited and status and status.get("signal"):
+        # Told to leave, and the machine's power went before the command's exit was written.
+        _recover(store, job, provider, preempted=True,
+                 why=f"its machine was stopped under it after a {status['signal']}")
     elif noticed and state not in (State.DELETING, State.DELETED, State.FAILED):
         # Stopped under the job (by hand, by a schedule), or a notice the cloud took back.
         _recover(store, job, provider, preempted=True,

@@ -6,9 +6,10 @@
 The wrapper starts CMD in the wrapper's process group with NBCTL_CHECKPOINT_URL, NBCTL_RUN_ID and
 NBCTL_RESTART set, forwards SIGTERM (the preemption notice) to it, and keeps
 `<status-url>/status-<N>.json` current: running with a heartbeat, then exited with the code,
-and with the first signal that came from outside (`"signal": "SIGTERM"`, `"signalled_at"`): an
-attempt that got one was asked to leave (a preemption notice, a shutdown of the machine), and
-the controller counts whatever exit follows as a preemption, not a failure.
+and with the first signal that came from outside (`"signal": "SIGTERM"`, `"signalled_at"`,
+written at once, while the command still runs): an attempt that got one was asked to leave (a
+preemption notice, a shutdown of the machine), and the controller counts whatever exit follows
+as a preemption, not a failure, and so a machine whose power went before the exit.
 First it puts the job's files in the current folder (the packed working directory, or a clone):
 if that fails, the attempt ends at once with the reason. The pid file is replaced, never written
 through, and the log is private. The status lives beside the checkpoints, so the controller
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 
 HEARTBEAT_SECONDS = 2.0
 
@@ -38,7 +40,7 @@ def write_json(url: str, data: dict) -> None:
     if "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
         from .checkpoint_dirs import make_private
         make_private(os.path.dirname(path))  # the checkpoint folder, if this makes it: 0700
-        tmp = f"{path}.{os.getpid()}.tmp"
+        tmp = f"{path}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"  # one per write: two may meet
         with open(tmp, "wb") as f:
             f.write(blob)
         os.replace(tmp, path)  # readers never see half a file
@@ -132,12 +134,19 @@ def main(argv: list[str] | None = None) -> int:
     signalled: dict = {}
 
     def forward(signum, _frame):
-        if not signalled:
+        first = not signalled
+        if first:
             signalled.update(signal=signal.Signals(signum).name, signalled_at=time.time())
         try:
             os.kill(proc.pid, signum)  # a repeat of a group signal is harmless
         except ProcessLookupError:
             pass
+        if first and proc.poll() is None:  # said at once, should the power go before the exit
+            try:
+                write_json(status_url, dict(base, state="running", pid=proc.pid,
+                                            heartbeat_at=time.time(), **signalled))
+            except Exception:  # noqa: BLE001 - the next heartbeat carries it
+                pass
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
@@ -147,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         size = -1
         while not done.wait(HEARTBEAT_SECONDS):
             write_json(status_url, dict(base, state="running", pid=proc.pid,
-                                        heartbeat_at=time.time()))
+                                        heartbeat_at=time.time(), **signalled))
             if args.log and os.path.exists(args.log) and os.path.getsize(args.log) != size:
                 size = os.path.getsize(args.log)
                 copy_log(args.log, log_url)  # so `nbctl jobs logs` sees a running attempt
