@@ -58,15 +58,15 @@ def step(store: Store, job: Job, provider: HostedJobs) -> None:
         if job.state is not JobState.RUNNING:
             store.update_job(spec.run_id, state=JobState.RUNNING, detail=None)
         return
-    code = status.get("exit_code")
+    code, noticed = status.get("exit_code"), _noticed(status)
     if code == 0:
         store.update_job(spec.run_id, state=JobState.SUCCEEDED, exit_code=0, detail=None)
         log.get().info("job %s: succeeded in attempt %d", spec.run_id, job.restarts)
     elif status.get("session_limit"):
         _next(store, job, provider, counted=False,
               why=status.get("detail") or "its session reached its time limit")
-    elif _noticed(status):
-        _next(store, job, provider, counted=True, why=_noticed(status))
+    elif noticed:
+        _next(store, job, provider, counted=True, why=noticed)
     else:
         store.update_job(spec.run_id, state=JobState.FAILED, exit_code=code,
                          detail=status.get("detail") or f"the command exited with code {code}")

@@ -135,8 +135,9 @@ class KaggleProvider(Provider, HostedJobs):
         pushed = self.api.push(_slug(job), text, shape=shape, sources=sources,
                                internet=bool(job.git_url), timeout=self.settings.session_limit)
         if pushed.error:
-            if shape and self.api.quota("gpu").left <= 0:
-                return _waiting(self.api.quota("gpu"))
+            quota = self.api.quota("gpu") if shape else None
+            if quota is not None and quota.left <= 0:
+                return _waiting(quota)
             raise UserError(f"Kaggle refused the kernel: {pushed.error}")
         records.save_pushed(job, restart, {"version": pushed.version, "owner": self.api.user,
                                            "session_id": pushed.session_id,
