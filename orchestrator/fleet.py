@@ -29,12 +29,17 @@ import sys
 import threading
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
+from typing import TYPE_CHECKING
 
 from . import errors, log
 from .errors import NbctlError
 from .model import LABEL_OWNER, Instance, State
 from .provider import Provider
-from .store import Record, Store
+from .store import Record
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .store import Store
+    from .store.snapshot import Snapshot
 
 
 @dataclass
@@ -51,11 +56,13 @@ class ListingFailed(NbctlError):
     """Some providers could not be listed; the others were reconciled all the same."""
 
 
-def refresh(store: Store, providers: dict[str, Provider], owner: str) -> list[Record]:
+def refresh(store: "Store | Snapshot", providers: dict[str, Provider],
+            owner: str) -> list[Record]:
     """Reconcile the store with the clouds: one listing per provider, all at once, then one
-    transaction writing only the rows that changed (store.reconcile's compare-and-set rules).
-    Returns every stored record as it stands after. Raises ListingFailed, naming each provider
-    that failed and why, once the others are written."""
+    transaction writing only the rows that changed (store.reconcile's compare-and-set rules;
+    a Snapshot opens the Store only then). Returns every stored record as it stands after.
+    Raises ListingFailed, naming each provider that failed and why, once the others are
+    written."""
     states = store.states()
     expected = {name: [n for n, state in states.get(name, {}).items()
                        if state is not State.DELETED] for name in providers}
@@ -84,7 +91,7 @@ def refresh(store: Store, providers: dict[str, Provider], owner: str) -> list[Re
         # Made by this owner elsewhere (another laptop); a name another provider's row holds
         # keeps that row.
         seen += [(None, i) for i in found.values() if i.name not in by_name]
-    store.reconcile(seen)
+    written = store.reconcile(seen)
     failed = [listing for listing in listings.values() if listing.error is not None]
     if failed:
         error = ListingFailed("; ".join(f"{f.provider}: {f.error.message}" for f in failed)
@@ -93,7 +100,7 @@ def refresh(store: Store, providers: dict[str, Provider], owner: str) -> list[Re
                               code=failed[0].error.code)
         error.exit_code = max(f.error.exit_code for f in failed)  # bad input (2) first
         raise error
-    return store.all()
+    return store.all() if written else records
 
 
 @dataclass

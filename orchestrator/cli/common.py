@@ -36,6 +36,13 @@ def open_store():
     return Store()
 
 
+def read_store():
+    """For commands that only read instances (and a refresh): a Snapshot of a SQLite store at
+    this schema, which loads no SQLAlchemy unless it must write; else the Store."""
+    from ..store.snapshot import Snapshot
+    return Snapshot.open() or open_store()
+
+
 def get_provider(name: str, need_sdk: bool = True):
     """A configured provider by name (its SDK is only checked, never imported, here); its
     clients are closed when the command ends."""

@@ -16,6 +16,7 @@ from .common import (
     get_provider,
     open_store,
     provider_for,
+    read_store,
     row,
     seconds,
     show_notes,
@@ -91,36 +92,42 @@ def up(name, provider, gpu, preemptible, region, zones, image, disk_gb, idle_tim
 @OUTPUT
 def status(name, refresh, fmt):
     """Show instances as last seen (or, with --refresh, as the clouds see them now)."""
-    from ..lifecycle import find
     from ..output import emit
+    if not name:  # the whole fleet: read (and reconciled) without loading SQLAlchemy if it can
+        store = read_store()
+        if refresh:
+            from ..config import owner
+            from ..fleet import refresh as reconcile
+            providers = {p: get_provider(p) for p in sorted(store.states())}
+            records = reconcile(store, providers, owner())
+        else:
+            records = store.all()
+        rows = [row(r.to_dict()) for r in records]
+        emit(rows, fmt, columns=STATUS_COLUMNS, rows=rows)
+        return
+    from ..lifecycle import find
     store = open_store()
-    rec = find(store, name) if name else None
-    if rec and not refresh:
+    rec = find(store, name)
+    if not refresh:
         _look_on_this_machine(store, rec.instance.provider, name)
-    records = None
-    if refresh:
+    else:
         from ..config import owner
         from ..fleet import refresh as reconcile
         from ..lifecycle import record_preemptions
-        names = {rec.instance.provider} if rec else set(store.states())
-        providers = {p: get_provider(p) for p in sorted(names)}
-        records = reconcile(store, providers, owner())
-        if rec:  # one machine asked about: its preemptions from the cloud's own record too
-            record_preemptions(store, providers[rec.instance.provider], since=rec.created_at)
-    if name:
-        rec = find(store, name)  # as the refresh left it
-        d = row(rec.to_dict())
-        if rec.spec:
-            d["spec"] = rec.spec.to_dict()
-        seen = [e["detail"] for e in store.events(name) if e["kind"] == "preempted"]
-        d["preemptions"] = f"{len(seen)} (last: {seen[-1]})" if seen else "0"
-        lines = [f"{k}: {d.get(k) if d.get(k) not in (None, '') else '-'}" for k in
-                 ("name", "provider", "state", "gpu_label", "zone", "preemptible", "backend",
-                  "native_id", "url", "detail", "preemptions")]
-        emit(d, fmt, text="\n".join(lines))
-        return
-    rows = [row(r.to_dict()) for r in (store.all() if records is None else records)]
-    emit(rows, fmt, columns=STATUS_COLUMNS, rows=rows)
+        providers = {rec.instance.provider: get_provider(rec.instance.provider)}
+        reconcile(store, providers, owner())
+        # one machine asked about: its preemptions from the cloud's own record too
+        record_preemptions(store, providers[rec.instance.provider], since=rec.created_at)
+    rec = find(store, name)  # as the refresh left it
+    d = row(rec.to_dict())
+    if rec.spec:
+        d["spec"] = rec.spec.to_dict()
+    seen = [e["detail"] for e in store.events(name) if e["kind"] == "preempted"]
+    d["preemptions"] = f"{len(seen)} (last: {seen[-1]})" if seen else "0"
+    lines = [f"{k}: {d.get(k) if d.get(k) not in (None, '') else '-'}" for k in
+             ("name", "provider", "state", "gpu_label", "zone", "preemptible", "backend",
+              "native_id", "url", "detail", "preemptions")]
+    emit(d, fmt, text="\n".join(lines))
 
 
 def _look_on_this_machine(store, provider: str, name: str) -> None:
@@ -141,7 +148,7 @@ def _look_on_this_machine(store, provider: str, name: str) -> None:
 def list_(show_all, fmt):
     """List the instances nbctl manages."""
     from ..output import emit
-    rows = [row(r.to_dict()) for r in open_store().all()
+    rows = [row(r.to_dict()) for r in read_store().all()
             if show_all or r.instance.state.value != "DELETED"]
     emit(rows, fmt, columns=STATUS_COLUMNS[:6], rows=rows)
 

@@ -7,38 +7,15 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from ..model import Instance, InstanceSpec, State
+from .base import Record, columns, record_of
 from .history import add_event
 from .schema import instances
-
-
-@dataclass
-class Record:
-    """One stored instance: the last known Instance, its spec, and bookkeeping times."""
-
-    instance: Instance
-    spec: InstanceSpec | None
-    created_at: float
-    updated_at: float
-    state_since: float
-
-    def machine_spec(self) -> InstanceSpec:
-        """The spec it was made with, or (for one made elsewhere) what the cloud shows of it."""
-        i = self.instance
-        return self.spec or InstanceSpec(name=i.name, provider=i.provider, gpu=i.gpu or "none",
-                                         gpu_count=i.gpu_count, preemptible=i.preemptible)
-
-    def to_dict(self) -> dict:
-        d = self.instance.to_dict()
-        d.update(created_at=self.created_at, updated_at=self.updated_at,
-                 state_since=self.state_since)
-        return d
 
 
 class InstanceRows:
@@ -50,7 +27,7 @@ class InstanceRows:
         """The stored instance called `name`, or None."""
         with self.engine.connect() as conn:
             row = conn.execute(select(instances).where(instances.c.name == name)).mappings().first()
-        return _record(row) if row else None
+        return record_of(row) if row else None
 
     def all(self, provider: str | None = None) -> list[Record]:
         """Every stored instance (of `provider` only, if given), by name."""
@@ -58,7 +35,7 @@ class InstanceRows:
         if provider:
             q = q.where(instances.c.provider == provider)
         with self.engine.connect() as conn:
-            return [_record(r) for r in conn.execute(q).mappings()]
+            return [record_of(r) for r in conn.execute(q).mappings()]
 
     def states(self) -> dict[str, dict[str, State]]:
         """provider -> {name: state} of every stored instance: one light query, no decoding."""
@@ -72,7 +49,7 @@ class InstanceRows:
     def save(self, inst: Instance, spec: InstanceSpec | None = None) -> None:
         """Insert or update the instance; a state change is recorded in the history."""
         now = time.time()
-        values = {**_columns(inst), "updated_at": now}
+        values = {**columns(inst), "updated_at": now}
         if spec is not None:
             values.update(spec_json=json.dumps(spec.to_dict(), sort_keys=True),
                           spec_hash=spec.spec_hash())
@@ -102,14 +79,14 @@ class InstanceRows:
         a `stop` with a fresher answer) keeps that; a new name another process inserted
         meanwhile is left to it. A state change is recorded in the history, as by `save`."""
         changed = [(rec, inst) for rec, inst in seen
-                   if rec is None or _columns(rec.instance) != _columns(inst)]
+                   if rec is None or columns(rec.instance) != columns(inst)]
         if not changed:
             return 0
         now = time.time()
         written = 0
         with self.engine.begin() as conn:
             for rec, inst in changed:
-                values = {**_columns(inst), "updated_at": now}
+                values = {**columns(inst), "updated_at": now}
                 if rec is None:
                     if _insert_new(conn, dict(name=inst.name, created_at=now, state_since=now,
                                               **values)):
@@ -136,15 +113,6 @@ class InstanceRows:
                 add_event(conn, name, provider, "deleted", State.DELETED.value, None)
 
 
-def _columns(inst: Instance) -> dict:
-    """The columns that hold what the cloud says of an instance (no bookkeeping times)."""
-    return dict(provider=inst.provider, state=inst.state.value, backend=inst.backend,
-                native_id=inst.native_id, zone=inst.zone, gpu=inst.gpu,
-                gpu_count=inst.gpu_count or 0, preemptible=bool(inst.preemptible),
-                url=inst.url, detail=inst.detail,
-                labels_json=json.dumps(inst.labels, sort_keys=True))
-
-
 def _created(conn: Connection, inst: Instance) -> None:
     # What `cost` needs to price it even after it is deleted; nothing secret.
     machine = json.dumps({"gpu": inst.gpu, "gpu_count": inst.gpu_count,
@@ -168,13 +136,3 @@ def _insert_new(conn: Connection, row: dict) -> bool:
         return True
     except IntegrityError:
         return False
-
-
-def _record(row) -> Record:
-    spec = InstanceSpec.from_dict(json.loads(row["spec_json"])) if row["spec_json"] else None
-    inst = Instance(name=row["name"], provider=row["provider"], state=State(row["state"]),
-                    native_id=row["native_id"], zone=row["zone"], gpu=row["gpu"],
-                    gpu_count=row["gpu_count"] or 0, preemptible=bool(row["preemptible"]),
-                    backend=row["backend"], url=row["url"], detail=row["detail"],
-                    labels=json.loads(row["labels_json"] or "{}"))
-    return Record(inst, spec, row["created_at"], row["updated_at"], row["state_since"])

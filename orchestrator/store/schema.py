@@ -25,8 +25,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from ..errors import UserError
+from .base import SCHEMA_VERSION
 
-SCHEMA_VERSION = 2
 metadata = MetaData()
 
 meta = Table("meta", metadata,

@@ -150,10 +150,14 @@ class GcpProvider(MultiBackend, Provider, StopStart, NativeIdleShutdown, NativeS
         zone = self.gce.find(name)
         if zone:
             return Location(BACKEND_GCE, zone)
-        for inst in self.workbench.list({LABEL_NAME: name}, self._workbench_zones()):
-            if inst.name == name and inst.zone:
-                return Location(BACKEND_WORKBENCH, inst.zone)
-        return None
+        from .listing import Listing
+        listing = Listing(self.settings)
+        try:
+            found = listing.workbench({LABEL_NAME: name}, self._workbench_zones())
+        finally:
+            listing.close()
+        return next((Location(BACKEND_WORKBENCH, i.zone) for i in found
+                     if i.name == name and i.zone), None)
 
     # -- the verbs -----------------------------------------------------------------------
     def create(self, spec: "InstanceSpec") -> Instance:
@@ -171,11 +175,17 @@ class GcpProvider(MultiBackend, Provider, StopStart, NativeIdleShutdown, NativeS
 
     def list(self, labels: dict[str, str] | None = None) -> list[Instance]:
         """One aggregated VM list (every zone at once) beside one Workbench list per location,
-        the locations at once too (notebooks v2 has no aggregated list)."""
+        the locations at once too (notebooks v2 has no aggregated list): read as JSON, with no
+        SDK loaded (listing.py)."""
         from nbctl_cloud.locations import each_place
-        gce, workbench, zones = self.gce, self.workbench, self._workbench_zones()  # made once
-        found = each_place(lambda ask: ask(), [lambda: gce.list(labels),
-                                               lambda: workbench.list(labels, zones)])
+
+        from .listing import Listing
+        listing, zones = Listing(self.settings), self._workbench_zones()
+        try:
+            found = each_place(lambda ask: ask(), [lambda: listing.vms(labels),
+                                                   lambda: listing.workbench(labels, zones)])
+        finally:
+            listing.close()
         return self.listed(found[0] + found[1], place=lambda inst: inst.zone)
 
     def stop(self, name: str) -> None:

@@ -112,6 +112,29 @@ def fault_from_http(exc) -> Fault:
                  details=dict(getattr(exc, "metadata", None) or {}))
 
 
+def fault_from_json(status: int, body: bytes) -> Fault:
+    """From an HTTP error answer read without the SDK: Google's JSON error (`error.message`,
+    `errors[].reason`, `status`, an ErrorInfo's reason and metadata), as fault_from_http reads
+    it from the SDK's exception."""
+    import json
+    try:
+        error = json.loads(body or b"{}").get("error") or {}
+    except (ValueError, AttributeError):
+        error = {}
+    if not isinstance(error, dict):
+        error = {}
+    codes = [str(e["reason"]) for e in error.get("errors") or () if isinstance(e, dict)
+             and e.get("reason")]
+    details: dict = {}
+    for d in error.get("details") or ():
+        if isinstance(d, dict) and str(d.get("@type", "")).endswith("google.rpc.ErrorInfo"):
+            codes += [str(d["reason"])] if d.get("reason") else []
+            details.update(d.get("metadata") or {})
+    codes += [str(error["status"])] if error.get("status") else []
+    return Fault(message=str(error.get("message") or f"HTTP {status}"), http_status=status,
+                 codes=tuple(codes), details=details)
+
+
 def fault_from_gce_operation(op) -> Fault:
     """From a DONE compute_v1 Operation whose `error.errors[]` is not empty."""
     errs = list(op.error.errors) if op.error else []

@@ -12,25 +12,23 @@ from datetime import datetime
 
 from nbctl_cloud.catalog import load_catalog
 from nbctl_cloud.errors import NbctlError, NotFound
-from nbctl_cloud.locations import each_place
 from nbctl_cloud.model import LABEL_NAME, Instance, InstanceSpec, Preemption, State
 from nbctl_cloud.tunnel import SshRoute
 
 from . import faults, startup
 from .clients import Clients
-from .common import (
-    BACKEND_GCE,
-    filter_expr,
-    gce_accelerator,
-    gpu_of,
-    labels_for,
-    request_id,
+from .common import BACKEND_GCE, filter_expr, gce_accelerator, labels_for, request_id
+from .readers import (
+    PREEMPTED_OP,
+    as_json,
+    maybe_preempted,
+    parse_time,
+    preemption_times,
+    vm_instance,
 )
 from .sdk import compute_v1
 from .settings import Settings
-from .states import gce_state
 
-PREEMPTED_OP = "compute.instances.preempted"
 SSH_KEYS = "ssh-keys"  # "USER:KEY" lines; the guest agent makes the user, with sudo
 IDLE_KEY = "idle-timeout-seconds"
 CPU_MACHINE_TYPE = "n1-standard-4"
@@ -40,15 +38,6 @@ _RUNNING = {"RUNNING", "STAGING", "PROVISIONING", "REPAIRING"}
 
 def _done(op: compute_v1.Operation) -> bool:
     return op.status == compute_v1.Operation.Status.DONE
-
-
-def _time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 class Gce:
@@ -173,8 +162,9 @@ class Gce:
         vm = self.get_vm(name, zone)
         if vm is None:
             return self._deleted_by_preemption(name, zone)
-        preempted = self._preemption_times(zone, vm.id) if self._maybe_preempted(vm) else {}
-        return self.to_instance(vm, zone, preempted)
+        raw = as_json(vm)
+        preempted = self._preemption_times(zone, vm.id) if maybe_preempted(raw) else {}
+        return vm_instance(raw, zone, preempted)
 
     def find(self, name: str) -> str | None:
         """The zone of the VM with this name, in one aggregated call over every zone."""
@@ -182,16 +172,6 @@ class Gce:
             if vm.name == name:
                 return zone
         return None
-
-    def list(self, labels: dict[str, str] | None) -> list[Instance]:
-        """One aggregatedList call over every zone, filtered by labels on the server, plus one
-        operations list per zone that holds a stopped spot VM (the preemption record), those
-        zones at once."""
-        vms = [(z, vm) for z, vm in self._aggregated(filter_expr(labels, BACKEND_GCE))
-               if LABEL_NAME in vm.labels]
-        zones = sorted({z for z, vm in vms if self._maybe_preempted(vm)})
-        preempted = dict(zip(zones, each_place(self._preemption_times, zones)))
-        return [self.to_instance(vm, z, preempted.get(z, {})) for z, vm in vms]
 
     def _aggregated(self, filter_: str):
         """Every page of the aggregated list (at most 500 VMs a page), each request under the
@@ -211,10 +191,6 @@ class Gce:
             project=self.project, filter=filter_ or None, page_token=token or None))
         return next(iter(pager.pages))
 
-    @staticmethod
-    def _maybe_preempted(vm: compute_v1.Instance) -> bool:
-        return vm.status == "TERMINATED" and vm.scheduling.provisioning_model == "SPOT"
-
     def _deleted_by_preemption(self, name: str, zone: str) -> Instance | None:
         """The zone's operations on a VM of this name: if the last one is a preemption, GCE
         deleted the VM with it."""
@@ -222,7 +198,7 @@ class Gce:
         pager = faults.call(self.c.zone_operations.list, request=compute_v1.ListZoneOperationsRequest(
             project=self.project, zone=zone, filter=filter_), action=f"look for {name} in {zone}")
         ops = [(t, op) for op in pager if op.target_link.endswith(f"/instances/{name}")
-               and (t := _time(op.insert_time)) is not None]
+               and (t := parse_time(op.insert_time)) is not None]
         if not ops:
             return None
         at, last = sorted(ops, key=lambda pair: pair[0])[-1]  # ties: the one listed last
@@ -241,31 +217,9 @@ class Gce:
             project=self.project, zone=zone, filter=filter_), action=f"list preemptions in {zone}")
         return list(pager)
 
-    def _preemption_times(self, zone: str, target_id: int | None = None) -> dict[int, datetime]:
+    def _preemption_times(self, zone: str, target_id: int | None = None) -> dict[str, datetime]:
         """VM id -> when the cloud last preempted it, in this zone."""
-        out: dict[int, datetime] = {}
-        for op in self._preempted_ops(zone, target_id):
-            at = _time(op.insert_time)
-            if at is not None and (op.target_id not in out or at > out[op.target_id]):
-                out[op.target_id] = at
-        return out
-
-    def to_instance(self, vm: compute_v1.Instance, zone: str,
-                    preempted_at: dict[int, datetime]) -> Instance:
-        """A preemption counts only if it came after the VM's last start."""
-        accel = vm.guest_accelerators[0] if vm.guest_accelerators else None
-        labels = dict(vm.labels)
-        at, started = preempted_at.get(vm.id), _time(vm.last_start_timestamp)
-        preempted = at is not None and (started is None or at >= started)
-        return Instance(
-            name=labels.get(LABEL_NAME, vm.name), provider="gcp",
-            state=gce_state(vm.status, preempted=preempted), native_id=str(vm.id), zone=zone,
-            gpu=gpu_of(accel.accelerator_type) if accel else None,
-            gpu_count=accel.accelerator_count if accel else 0,
-            preemptible=vm.scheduling.provisioning_model == "SPOT", backend=BACKEND_GCE,
-            labels=labels,
-            created_at=_time(vm.creation_timestamp),
-            detail="preempted by Compute Engine" if preempted else (vm.status_message or None))
+        return preemption_times([as_json(op) for op in self._preempted_ops(zone, target_id)])
 
     def notebook_url(self, name: str, zone: str) -> SshRoute:
         """The SSH route to the VM's Jupyter (on its loopback), with this instance's key."""
@@ -286,7 +240,7 @@ class Gce:
         for zone in sorted({z for z, _ in ours}):
             for op in self._preempted_ops(zone):
                 vm = ours.get((zone, op.target_id))
-                at = _time(op.insert_time)
+                at = parse_time(op.insert_time)
                 if vm is None or at is None or at < since:
                     continue
                 out.append(Preemption(name=vm.labels.get(LABEL_NAME, vm.name), native_id=str(vm.id),

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import datetime
 
 from google.cloud import notebooks_v2
 from nbctl_cloud.catalog import load_catalog
 from nbctl_cloud.errors import NbctlError, NotFound
-from nbctl_cloud.locations import each_place
-from nbctl_cloud.model import LABEL_NAME, Instance, InstanceSpec, State
+from nbctl_cloud.model import Instance, InstanceSpec, State
 
 from . import faults
 from .clients import Clients
@@ -21,12 +19,10 @@ from .common import (
     BACKEND_WORKBENCH,
     REQUEST_NAMESPACE,
     WORKBENCH_MIN_DISK_GB,
-    filter_expr,
-    gpu_of,
     labels_for,
 )
+from .readers import as_json, workbench_instance, workbench_url
 from .settings import Settings
-from .states import workbench_state
 
 IDLE_KEY = "idle-timeout-seconds"
 CPU_MACHINE_TYPE = "e2-standard-4"
@@ -120,40 +116,11 @@ class Workbench:
 
     def get(self, name: str, zone: str) -> Instance | None:
         raw = self.get_raw(name, zone)
-        return self.to_instance(raw) if raw is not None else None
-
-    def list(self, labels: dict[str, str] | None, zones: list[str]) -> list[Instance]:
-        """One list call per location, the locations at once (more calls only when an answer
-        spans pages: the pager follows them)."""
-        def one(zone: str) -> list[Instance]:
-            pager = faults.call(self.c.notebooks.list_instances, request=notebooks_v2.ListInstancesRequest(
-                parent=f"projects/{self.project}/locations/{zone}",
-                filter=filter_expr(labels, BACKEND_WORKBENCH)), action=f"list Workbench in {zone}")
-            return [self.to_instance(i) for i in pager if LABEL_NAME in i.labels]
-        return [i for found in each_place(one, zones) for i in found]
-
-    def to_instance(self, raw: notebooks_v2.Instance) -> Instance:
-        zone = raw.name.split("/")[3]
-        accel = raw.gce_setup.accelerator_configs[0] if raw.gce_setup.accelerator_configs else None
-        labels = dict(raw.labels)
-        created = raw.create_time if isinstance(raw.create_time, datetime) else None
-        return Instance(
-            name=labels.get(LABEL_NAME, raw.name.rsplit("/", 1)[-1]), provider="gcp",
-            state=workbench_state(raw.state.name), native_id=raw.id or raw.name, zone=zone,
-            gpu=gpu_of(accel.type_.name) if accel else None,
-            gpu_count=accel.core_count if accel else 0, preemptible=False,
-            backend=BACKEND_WORKBENCH, url=self._url(raw), labels=labels, created_at=created)
-
-    @staticmethod
-    def _url(raw: notebooks_v2.Instance) -> str | None:
-        if raw.state.name != "ACTIVE" or not raw.proxy_uri:
-            return None
-        uri = raw.proxy_uri
-        return uri if uri.startswith("https://") else f"https://{uri}"
+        return workbench_instance(as_json(raw)) if raw is not None else None
 
     def notebook_url(self, name: str, zone: str) -> str:
         raw = self.get_raw(name, zone)
-        url = self._url(raw) if raw is not None else None
+        url = workbench_url(as_json(raw)) if raw is not None else None
         if not url:
             raise NbctlError(f"{name} has no notebook address yet (is it RUNNING?)")
         return url

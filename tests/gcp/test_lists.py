@@ -71,3 +71,26 @@ def test_a_throttled_second_page_is_retried_like_the_first(gcp, emu):
     emu.inject("instances.aggregatedList", "rate-limit", skip=1)  # the second page's request
     assert len(gcp.list()) == 501
     assert emu.counts["compute.instances.aggregatedList"] == 3  # 2 pages + 1 retry
+
+
+@pytest.mark.parametrize("method, fault, error, says", [
+    ("instances.aggregatedList", "forbidden", "AuthError",
+     "list VMs: GCP refused the request (Required 'compute.instances.list' permission"),
+    ("instances.list", "forbidden", "AuthError", "the permission notebooks.instances.list"),
+    ("instances.aggregatedList", "unauthenticated", "AuthError",
+     "GCP credentials were rejected"),
+])
+def test_the_listing_reads_googles_error_answers_like_the_sdk(gcp, emu, method, fault, error,
+                                                               says):
+    """The fleet listing reads the REST answers itself: a refusal still says what to do."""
+    from nbctl_cloud import errors
+    emu.inject(method, fault)
+    with pytest.raises(getattr(errors, error)) as info:
+        gcp.list({"nbctl-owner": "tester"})
+    assert says in str(info.value)
+
+
+def test_the_listing_retries_a_throttled_workbench_list(gcp, emu):
+    emu.inject("instances.list", "rate-limit")  # notebooks v2: 429 RESOURCE_EXHAUSTED
+    assert gcp.list({"nbctl-owner": "tester"}) == []
+    assert emu.counts["notebooks.projects.locations.instances.list"] >= 2

@@ -247,6 +247,23 @@ class Discovery:
         return out
 
 
+    def enum_names(self, schema: dict, value):
+        """`value` with each enum given by number (`$alt=json;enum-encoding=int`) named, as
+        the API keeps it: an answer in the default JSON names its enums, however they were
+        sent (https://google.aip.dev/126, proto3 JSON mapping)."""
+        if "$ref" in schema:
+            schema = self.schemas.get(schema["$ref"]) or {}
+        if "enum" in schema:
+            numeric = isinstance(value, int) and not isinstance(value, bool)
+            return schema["enum"][value] if numeric and 0 <= value < len(schema["enum"]) else value
+        if isinstance(value, list):
+            return [self.enum_names(schema.get("items", {}), v) for v in value]
+        if isinstance(value, dict):
+            props, extra = schema.get("properties", {}), schema.get("additionalProperties")
+            return {k: self.enum_names(props.get(k) or extra or {}, v) for k, v in value.items()}
+        return value
+
+
 def _group(name: str) -> str:
     return re.sub(r"\W", "_", name)
 

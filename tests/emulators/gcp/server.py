@@ -157,6 +157,7 @@ class Emulator:
                                                       self._image_disk_gb)
         if body is not None and match.method.request_ref:  # output-only input is ignored
             body = doc.without_output_only(match.method.request_ref, body)
+            body = doc.enum_names({"$ref": match.method.request_ref}, body)
         with self.clock.lock:
             self.counts[mid] += 1
             self.requests.append({"method": mid, "path": parts.path, "params": match.path_params,
