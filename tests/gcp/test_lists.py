@@ -94,3 +94,20 @@ def test_the_listing_retries_a_throttled_workbench_list(gcp, emu):
     emu.inject("instances.list", "rate-limit")  # notebooks v2: 429 RESOURCE_EXHAUSTED
     assert gcp.list({"nbctl-owner": "tester"}) == []
     assert emu.counts["notebooks.projects.locations.instances.list"] >= 2
+
+
+def test_the_fleet_listing_loads_neither_sdk(emu):
+    """What the listing reads as JSON must not cost the SDKs' import (seconds on 2 cores)."""
+    import os
+    import subprocess
+    import sys
+
+    fleet(emu, 3)
+    code = ("import sys\nfrom nbctl_cloud.providers.gcp import GcpProvider\n"
+            "found = GcpProvider({'region': 'us-central1'}, owner='tester').list("
+            "{'nbctl-owner': 'tester'})\n"
+            "print(len(found), sorted(m for m in sys.modules if m.startswith("
+            "('google.cloud.compute', 'google.cloud.notebooks', 'proto'))))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=dict(os.environ), check=True).stdout
+    assert out.split(None, 1) == ["3", "[]\n"]
