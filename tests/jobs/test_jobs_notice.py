@@ -65,14 +65,18 @@ def test_a_job_with_its_own_checkpoints_that_exits_143_on_sigterm_survives_three
     events = []
     try:
         provider, store = get_provider("local"), Store()
+        before = 0  # the newest step saved before this attempt started
         for restart in range(3):
             # Mid-run: it has saved a checkpoint in this attempt, so its SIGTERM handler is set.
-            before = max(saved_steps(ck), default=0)
-            wait_for(lambda: max(saved_steps(ck), default=0) > before, timeout=120,
+            wait_for(lambda: max(saved_steps(ck), default=0) > before, timeout=120, step=0.02,
                      what=f"a checkpoint from attempt {restart}")
             provider.preempt("job1", notice_seconds=NOTICE)  # SIGTERM now, the machine after
             status = attempt_status(ck, run_id, restart)
             assert status["exit_code"] == 143 and status["signal"] == "SIGTERM", status
+            # What it saved on SIGTERM is where the next attempt resumes: read now, before the
+            # next attempt can save anything (read after the restart, a fast attempt could have
+            # saved its last checkpoint already, and no newer one would ever come).
+            before = max(saved_steps(ck))
 
             def restarted(n=restart + 1):
                 events.extend(controller_once(nbctl))
