@@ -42,16 +42,15 @@ def demo(nbctl, nbctl_home):
     nbctl("down", "demo", "--yes")
 
 
-def test_up_brings_a_notebook_that_answers_with_its_token(nbctl, demo):
+def test_up_brings_a_notebook_that_answers_with_its_token_and_up_twice_makes_one_server(
+        nbctl, nbctl_home, demo):
     r = nbctl("open", demo)
     assert r.returncode == 0
     url = r.stdout.strip()
     assert "token=" in url and url.startswith("http://127.0.0.1:")
     assert api_status(url) == 200
     assert status_of(nbctl, demo) == "RUNNING"
-
-
-def test_up_twice_creates_one_server(nbctl, nbctl_home, demo):
+    # up again: the same server
     pid = meta(nbctl_home, demo)["pid"]
     r = nbctl("up", demo, "--provider", "local", "--output", "json")
     assert r.returncode == 0, r.stderr
@@ -124,6 +123,8 @@ def test_stop_keeps_files_and_start_serves_the_same_folder(nbctl, nbctl_home, de
     assert nbctl("stop", demo).returncode == 0
     assert status_of(nbctl, demo) == "STOPPED"
     assert (work / "keep.txt").exists()
+    r = nbctl("open", demo)  # stopped: open says to start it
+    assert r.returncode == 1 and "nbctl start demo" in r.stderr
     assert nbctl("start", demo).returncode == 0
     assert status_of(nbctl, demo) == "RUNNING"
     url = nbctl("open", demo).stdout.strip()
@@ -135,23 +136,14 @@ def test_stop_keeps_files_and_start_serves_the_same_folder(nbctl, nbctl_home, de
         assert json.load(resp)["name"] == "keep.txt"
 
 
-def test_down_removes_everything_and_list_is_empty(nbctl, nbctl_home, demo):
+def test_down_asks_for_yes_off_a_terminal_then_removes_everything(nbctl, nbctl_home, demo):
+    r = nbctl("down", demo)
+    assert r.returncode == 2 and "--yes" in r.stderr
+    assert status_of(nbctl, demo) == "RUNNING"
     assert nbctl("down", demo, "--yes").returncode == 0
     assert not (nbctl_home / "data" / "local" / demo).exists()
     r = nbctl("list", "--output", "json")
     assert json.loads(r.stdout) == []
-
-
-def test_down_without_yes_off_a_terminal_asks_for_it(nbctl, demo):
-    r = nbctl("down", demo)
-    assert r.returncode == 2 and "--yes" in r.stderr
-    assert status_of(nbctl, demo) == "RUNNING"
-
-
-def test_open_on_a_stopped_instance_says_to_start_it(nbctl, demo):
-    nbctl("stop", demo)
-    r = nbctl("open", demo)
-    assert r.returncode == 1 and "nbctl start demo" in r.stderr
 
 
 def test_two_concurrent_ups_make_one_instance(nbctl_home):

@@ -1,17 +1,22 @@
 """The NotebookService client, built once per provider object against the configured endpoint.
 
-This module imports google-cloud-aiplatform (`aiplatform_v1`, seconds to import); only the
-runtimes backend imports it, inside the provider's verbs. The client always speaks REST (the
-library defaults to gRPC), so an endpoint set for an emulator serves every call, the
+This module imports google-cloud-aiplatform's `aiplatform_v1`, only the NotebookService client
+and the message types nbctl uses (gcp/gapic.py: the whole package takes seconds to import);
+only the runtimes backend imports it, inside the provider's verbs. The client always speaks
+REST (the library defaults to gRPC), so an endpoint set for an emulator serves every call, the
 long-running operations' polls included.
 """
 from __future__ import annotations
 
 from google.api_core.client_options import ClientOptions
-from google.cloud import aiplatform_v1
 from nbctl_cloud.providers.gcp.common import credentials
+from nbctl_cloud.providers.gcp.gapic import package
 
 from .settings import Settings
+
+aiplatform_v1 = package("google.cloud.aiplatform_v1", bare=("types",), types=(
+    "types.notebook_service", "types.notebook_runtime", "types.machine_resources",
+    "types.accelerator_type", "types.notebook_idle_shutdown_config"))
 
 
 class Clients:

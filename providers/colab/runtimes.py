@@ -14,7 +14,6 @@ import hashlib
 import time
 from datetime import datetime
 
-from google.cloud import aiplatform_v1 as ap
 from nbctl_cloud.catalog import load_catalog
 from nbctl_cloud.errors import NbctlError, NotFound
 from nbctl_cloud.model import (
@@ -29,6 +28,7 @@ from nbctl_cloud.providers.gcp.common import filter_expr, labels_for
 
 from . import faults
 from .clients import Clients
+from .clients import aiplatform_v1 as ap
 from .settings import Settings
 from .states import runtime_state
 

@@ -113,7 +113,10 @@ def finish(proc: subprocess.Popen, name: str) -> dict:
 
 
 def reference(tmp_path, script, args, suffix: str) -> bytes:
+    """The weights of the job run once, never interrupted, without its step time (a sleep per
+    step that changes nothing of the weights)."""
     out = tmp_path / f"reference{suffix}"
+    args = args[:args.index("--step-time")]
     subprocess.run([sys.executable, str(script), *args, "--out", str(out)], check=True,
                    capture_output=True, timeout=120,
                    env=dict(os.environ, NBCTL_CHECKPOINT_URL=str(tmp_path / "ref-ck")))

@@ -15,7 +15,8 @@ from tests.checkpoint.helpers import free_port
 @pytest.fixture(scope="session")
 def moto_endpoint():
     pytest.importorskip("s3fs", reason="s3:// checkpoints need s3fs: pip install s3fs")
-    moto_server = pytest.importorskip("moto.server", reason="the S3 emulator needs moto[server]")
+    moto_server = pytest.importorskip("moto.server",
+                                      reason="the S3 emulator needs moto: pip install -e '.[test]'")
     port = free_port()
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
