@@ -17,15 +17,22 @@ def moto_endpoint():
     pytest.importorskip("s3fs", reason="s3:// checkpoints need s3fs: pip install s3fs")
     moto_server = pytest.importorskip("moto.server",
                                       reason="the S3 emulator needs moto: pip install -e '.[test]'")
-    port = free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    # Port 0: the system picks a free port as it binds (a port picked first and bound later
+    # can be taken meanwhile by another worker's server).
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
-    yield f"http://127.0.0.1:{port}"
+    _MOTO.append(server)
+    yield "http://%s:%d" % server.get_host_and_port()
     server.stop()
+
+
+_MOTO: list = []
 
 
 @pytest.fixture
 def s3_url(moto_endpoint, monkeypatch):
+    server = _MOTO[-1]
+    assert server._thread.is_alive(), "the S3 emulator's server thread has ended"
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
