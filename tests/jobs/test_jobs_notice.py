@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 TRAIN = REPO / "scripts" / "examples" / "train_own_checkpoints.py"
 TRAIN_ARGS = ("--steps", "300", "--every", "10", "--step-time", "0.02")
-NOTICE = 2.0  # long enough for the job (running, its handler set) to save and exit: it needs ms
+NOTICE = 3.0  # long enough for the job (running, its handler set) to save and exit: it needs ms
 
 
 @pytest.fixture(scope="module")
