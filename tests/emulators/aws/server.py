@@ -51,6 +51,9 @@ class AwsEmulator:
                                    request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
+        # moto's backends are the process's: an emulator starts on an empty account, whatever
+        # an earlier one in this process left there.
+        self.reset()
         if self._run_instances:
             from .instances_boot import Ec2Runtime
             # The instances reach S3 and EC2 here, with what an instance profile would give
