@@ -36,6 +36,7 @@ from .errors import NbctlError
 from .model import LABEL_OWNER, Instance, State
 from .provider import Provider
 from .store import Record
+from .store.base import changed
 
 if TYPE_CHECKING:  # pragma: no cover
     from .store import Store
@@ -91,7 +92,8 @@ def refresh(store: "Store | Snapshot", providers: dict[str, Provider],
         # Made by this owner elsewhere (another laptop); a name another provider's row holds
         # keeps that row.
         seen += [(None, i) for i in found.values() if i.name not in by_name]
-    written = store.reconcile(seen)
+    differed = bool(changed(seen))
+    store.reconcile(seen)
     failed = [listing for listing in listings.values() if listing.error is not None]
     if failed:
         error = ListingFailed("; ".join(f"{f.provider}: {f.error.message}" for f in failed)
@@ -100,7 +102,8 @@ def refresh(store: "Store | Snapshot", providers: dict[str, Provider],
                               code=failed[0].error.code)
         error.exit_code = max(f.error.exit_code for f in failed)  # bad input (2) first
         raise error
-    return store.all() if written else records
+    # Re-read where rows differed: what was written, or what another process wrote first.
+    return store.all() if differed else records
 
 
 @dataclass

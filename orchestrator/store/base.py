@@ -52,6 +52,13 @@ def columns(inst: Instance) -> dict:
                 labels_json=json.dumps(inst.labels, sort_keys=True))
 
 
+def changed(seen: list[tuple[Record | None, Instance]]) -> list[tuple[Record | None, Instance]]:
+    """The (record as read, instance as the cloud shows it) pairs that differ: a name new to
+    the store (record None), or some column of what the cloud says."""
+    return [(rec, inst) for rec, inst in seen
+            if rec is None or columns(rec.instance) != columns(inst)]
+
+
 def record_of(row) -> Record:
     """The Record of one `instances` row (any mapping of its columns)."""
     spec = InstanceSpec.from_dict(json.loads(row["spec_json"])) if row["spec_json"] else None

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from ..model import Instance, InstanceSpec, State
-from .base import Record, columns, record_of
+from .base import Record, changed, columns, record_of
 from .history import add_event
 from .schema import instances
 
@@ -78,14 +78,13 @@ class InstanceRows:
         updated_at is still the one read, so a row another process wrote meanwhile (an `up`,
         a `stop` with a fresher answer) keeps that; a new name another process inserted
         meanwhile is left to it. A state change is recorded in the history, as by `save`."""
-        changed = [(rec, inst) for rec, inst in seen
-                   if rec is None or columns(rec.instance) != columns(inst)]
-        if not changed:
+        differing = changed(seen)
+        if not differing:
             return 0
         now = time.time()
         written = 0
         with self.engine.begin() as conn:
-            for rec, inst in changed:
+            for rec, inst in differing:
                 values = {**columns(inst), "updated_at": now}
                 if rec is None:
                     if _insert_new(conn, dict(name=inst.name, created_at=now, state_since=now,

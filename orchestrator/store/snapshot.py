@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..model import Instance, State
-from .base import SCHEMA_VERSION, Record, columns, default_url, record_of
+from .base import SCHEMA_VERSION, Record, changed, default_url, record_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from .db import Store
 
 _COLUMNS = ("name, provider, state, backend, native_id, zone, gpu, gpu_count, preemptible, url, "
-            "detail, spec_json, spec_hash, labels_json, created_at, updated_at, state_since")
+            "detail, spec_json, labels_json, created_at, updated_at, state_since")
 
 
 class Snapshot:
@@ -72,7 +72,7 @@ class Snapshot:
 
     def reconcile(self, seen: list[tuple[Record | None, Instance]]) -> int:
         """Store.reconcile, opening the Store only when some row differs."""
-        if all(rec is not None and columns(rec.instance) == columns(inst) for rec, inst in seen):
+        if not changed(seen):
             return 0
         return self.store().reconcile(seen)
 
