@@ -160,7 +160,7 @@ if ! running "$RUN/jupyter.pid" jupyter; then
       --port={int(jupyter_port)} --ServerApp.port_retries=0 \\
       --no-browser --notebook-dir="$R"{q(notebook_dir)} \\
       >>"$R/var/log/nbctl-jupyter.log" 2>&1 </dev/null &
-    echo $! > "$RUN/jupyter.pid"
+    echo $! > "$RUN/jupyter.pid.new" && mv -f "$RUN/jupyter.pid.new" "$RUN/jupyter.pid"
   else
     echo "nbctl: no jupyter on PATH; the agent waits for one" >&2
   fi
@@ -188,7 +188,7 @@ mv -f "$R{AGENT_PATH}.new" "$R{AGENT_PATH}"
 if running "$RUN/agent.pid" nbctl_agent; then kill "$(cat "$RUN/agent.pid")"; fi
 nohup {agent} \\
   >>"$R/var/log/nbctl-agent.log" 2>&1 </dev/null &
-echo $! > "$RUN/agent.pid"
+echo $! > "$RUN/agent.pid.new" && mv -f "$RUN/agent.pid.new" "$RUN/agent.pid"  # never seen half-written
 """
 
 
@@ -218,5 +218,5 @@ nohup "$PY" "$R{LAUNCHER_PATH}" --source {shlex.quote(source)}{url} --job-dir "$
   --state-dir "$R/var/lib/nbctl/launcher" --log-dir "$R/var/log/nbctl-jobs" \\
   --home "$R"{shlex.quote(home)} --runtime-dir "$R{RUNTIME_DIR}" \\
   >>"$R/var/log/nbctl-jobs.log" 2>&1 </dev/null &
-echo $! > "$RUN/jobs.pid"
+echo $! > "$RUN/jobs.pid.new" && mv -f "$RUN/jobs.pid.new" "$RUN/jobs.pid"  # never seen half-written
 """
