@@ -64,7 +64,9 @@ def rows(page) -> dict[str, dict]:
     return out
 
 
-def test_the_machines_page_shows_what_status_shows(two_machines, nbctl, page):
+def test_the_machines_page_shows_what_status_shows_and_the_money_page_what_cost_does(
+        two_machines, nbctl, page, dashboard):
+    """Two machines made once for both pages (each `up` costs seconds)."""
     status = json.loads(nbctl("status", "-o", "json").stdout)
     page.goto(page.url.split("?")[0])
     shown = rows(page)
@@ -80,8 +82,26 @@ def test_the_machines_page_shows_what_status_shows(two_machines, nbctl, page):
                         .inner_text().strip())
     assert page.locator('tr[data-name="ps1"] .idle-for').inner_text().strip() == "-"
 
+    # the money page: nbctl's costs, once both are stopped
+    for name in ("ps1", "loc1"):  # nothing runs on: both figures stand still
+        assert nbctl("stop", name).returncode == 0
+    cost = json.loads(nbctl("cost", "--since", "7d", "-o", "json").stdout)
+    page.goto(f"{dashboard.base}/money?since=7d")
+    assert {r["name"] for r in cost} == {"loc1", "ps1"}
+    shown = {tr.get_attribute("data-name"): tr for tr in page.locator("#cost tbody tr").all()}
+    for r in cost:
+        assert shown[r["name"]].locator(".hours").inner_text() == str(r["hours"])
+        assert shown[r["name"]].locator(".cost").inner_text() == str(r["cost"])
+    assert page.locator("#total-cost").inner_text() == f"${sum(r['cost'] for r in cost):.2f}"
+    assert page.locator("#total-hours").inner_text() == f"{sum(r['hours'] for r in cost):.2f}"
+    bars = page.locator("#daily-chart rect.bar")
+    assert {b.get_attribute("data-provider") for b in bars.all()} == {"paperspace"}
 
-def test_open_goes_to_the_notebook_as_nbctl_open_does(local_machine, nbctl, page):
+
+def test_open_goes_to_the_notebook_as_nbctl_open_does_and_down_asks_again(local_machine, nbctl,
+                                                                          page):
+    """One local notebook for both (each start of Jupyter costs seconds): open, then down."""
+    from nbctl_cloud.store import Store
     url = json.loads(nbctl("open", "loc1", "-o", "json").stdout)["url"]
     with page.context.expect_page() as opened:
         page.locator('tr[data-name="loc1"] button.open').click()
@@ -89,6 +109,18 @@ def test_open_goes_to_the_notebook_as_nbctl_open_does(local_machine, nbctl, page
     notebook.wait_for_load_state()
     assert notebook.url.startswith(url.split("/lab")[0] + "/")  # the same Jupyter server
     assert "JupyterLab" in notebook.title() or "Jupyter" in notebook.content()
+
+    # down asks again, and does nothing when refused
+    asked = []
+    page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+    page.locator('tr[data-name="loc1"] button.down').click()
+    wait_for(lambda: asked, 30, what="the confirmation")
+    assert "Delete loc1" in asked[0]
+    assert Store().get("loc1").instance.state.value == "RUNNING"
+    page.once("dialog", lambda d: d.accept())
+    page.locator('tr[data-name="loc1"] button.down').click()
+    page.locator('tr[data-name="loc1"]').wait_for(state="detached")  # as `nbctl down` leaves it
+    assert Store().get("loc1") is None
 
 
 def test_clicking_stop_stops_the_machine_in_the_store_and_the_cloud(cloud_machine, nbctl, page,
@@ -101,20 +133,6 @@ def test_clicking_stop_stops_the_machine_in_the_store_and_the_cloud(cloud_machin
     assert Store().get("ps1").instance.state.value == "STOPPED"
     assert get_provider("paperspace").get("ps1").state.value == "STOPPED"
     assert "stop: done" in page.locator('tr[data-name="ps1"] .last').inner_text()
-
-
-def test_down_asks_again_and_does_nothing_when_refused(local_machine, nbctl, page):
-    from nbctl_cloud.store import Store
-    asked = []
-    page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
-    page.locator('tr[data-name="loc1"] button.down').click()
-    wait_for(lambda: asked, 30, what="the confirmation")
-    assert "Delete loc1" in asked[0]
-    assert Store().get("loc1").instance.state.value == "RUNNING"
-    page.once("dialog", lambda d: d.accept())
-    page.locator('tr[data-name="loc1"] button.down').click()
-    page.locator('tr[data-name="loc1"]').wait_for(state="detached")  # as `nbctl down` leaves it
-    assert Store().get("loc1") is None
 
 
 def test_the_refresh_button_reconciles_in_the_background(cloud_machine, nbctl, page, paperspace):
@@ -202,19 +220,3 @@ def test_the_job_chart_marks_both_preemptions_and_the_log_follows(preempted_twic
     assert "attempt 2" in first and "starting at step" in first
     wait_for(lambda: page.locator("#log").inner_text() != first, 60, step=0.5,
              what="the log to grow")
-
-
-def test_the_money_page_totals_are_nbctl_costs(two_machines, nbctl, page, dashboard):
-    for name in ("ps1", "loc1"):  # nothing runs on: both figures stand still
-        assert nbctl("stop", name).returncode == 0
-    cost = json.loads(nbctl("cost", "--since", "7d", "-o", "json").stdout)
-    page.goto(f"{dashboard.base}/money?since=7d")
-    assert {r["name"] for r in cost} == {"loc1", "ps1"}
-    shown = {tr.get_attribute("data-name"): tr for tr in page.locator("#cost tbody tr").all()}
-    for r in cost:
-        assert shown[r["name"]].locator(".hours").inner_text() == str(r["hours"])
-        assert shown[r["name"]].locator(".cost").inner_text() == str(r["cost"])
-    assert page.locator("#total-cost").inner_text() == f"${sum(r['cost'] for r in cost):.2f}"
-    assert page.locator("#total-hours").inner_text() == f"{sum(r['hours'] for r in cost):.2f}"
-    bars = page.locator("#daily-chart rect.bar")
-    assert {b.get_attribute("data-provider") for b in bars.all()} == {"paperspace"}
