@@ -92,8 +92,9 @@ def refresh(store: "Store | Snapshot", providers: dict[str, Provider],
         # Made by this owner elsewhere (another laptop); a name another provider's row holds
         # keeps that row.
         seen += [(None, i) for i in found.values() if i.name not in by_name]
-    differed = bool(changed(seen))
-    store.reconcile(seen)
+    differing = changed(seen)
+    if differing:
+        store.reconcile(differing)
     failed = [listing for listing in listings.values() if listing.error is not None]
     if failed:
         error = ListingFailed("; ".join(f"{f.provider}: {f.error.message}" for f in failed)
@@ -103,7 +104,7 @@ def refresh(store: "Store | Snapshot", providers: dict[str, Provider],
         error.exit_code = max(f.error.exit_code for f in failed)  # bad input (2) first
         raise error
     # Re-read where rows differed: what was written, or what another process wrote first.
-    return store.all() if differed else records
+    return store.all() if differing else records
 
 
 @dataclass
