@@ -13,7 +13,7 @@ import threading
 import urllib.request
 from datetime import datetime, timezone
 
-from . import moto_ext, spot
+from . import fast_serialize, moto_ext, spot
 from .faults import Fault, FaultLayer, Hold
 
 ACCOUNT = "123456789012"
@@ -26,6 +26,7 @@ class AwsEmulator:
     def __init__(self, delays: moto_ext.Delays | None = None, *, run_instances: bool = False,
                  base_dir: str | None = None):
         moto_ext.install()
+        fast_serialize.install()
         self._replaced = dict(moto_ext.DELAYS.__dict__)  # put back by stop()
         if delays is not None:
             moto_ext.DELAYS.__dict__.update(delays.__dict__)
