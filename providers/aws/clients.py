@@ -37,6 +37,8 @@ class Clients:
                     # read-only models (megabytes of JSON for EC2) are shared.
                     core = botocore.session.get_session()
                     core.register_component("data_loader", _shared_loader())
+                    core.get_component("response_parser_factory").set_parser_defaults(
+                        timestamp_parser=_timestamp)
                     self._session = boto3.session.Session(botocore_session=core)
                 # botocore's retries are off (one attempt): nbctl_cloud.retry is the one
                 # policy, so throttling is not retried twice over.
@@ -46,3 +48,23 @@ class Clients:
                 self._clients[key] = self._session.client(service, region_name=region,
                                                           config=config)
             return self._clients[key]
+
+
+def _timestamp(value):
+    """botocore's timestamp parser, with the form AWS writes (ISO 8601 in UTC, such as EC2's
+    `2026-12-01T02:18:00.000Z`) read by datetime.fromisoformat: the same datetime (UTC as
+    dateutil's tzutc), in a twentieth of the time. dateutil's parse was half the CPU of
+    reading a DescribeInstances of 300 instances. Anything else goes to botocore's own."""
+    from botocore.utils import parse_timestamp
+
+    if isinstance(value, str) and len(value) >= 20 and value[10] == "T" and value[4] == "-":
+        import datetime
+
+        try:
+            parsed = datetime.datetime.fromisoformat(value)
+        except ValueError:
+            return parse_timestamp(value)
+        if parsed.utcoffset() == datetime.timedelta(0):
+            from dateutil.tz import tzutc
+            return parsed.replace(tzinfo=tzutc())
+    return parse_timestamp(value)
