@@ -47,6 +47,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=21)
     args = ap.parse_args()
+    from bench_fleet import compile_nbctl  # this folder is the script's first on sys.path
+    compile_nbctl()
     beside = os.path.join(os.path.dirname(sys.executable), "nbctl")
     nbctl = beside if os.path.exists(beside) else shutil.which("nbctl")
     base = [nbctl] if nbctl else [sys.executable, "-m", "nbctl_cloud"]
