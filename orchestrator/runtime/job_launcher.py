@@ -224,7 +224,10 @@ def start(job, opts, children):
 def cancel(children):
     for child in children:
         if child.poll() is None:
-            child.send_signal(signal.SIGTERM)  # jobwrap passes it on to the command
+            try:  # jobwrap leads the attempt's process group: the command gets it too
+                os.killpg(child.pid, signal.SIGTERM)
+            except OSError:
+                pass  # ended meanwhile
 
 
 def main(argv=None):

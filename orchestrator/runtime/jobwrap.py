@@ -3,13 +3,17 @@
     python -m nbctl_cloud.runtime.jobwrap --status-url URL --run-id ID --restart N [--log FILE]
         [--pidfile FILE] [--workdir-url URL | --git-url URL] -- CMD...
 
-The wrapper starts CMD in the wrapper's process group with NBCTL_CHECKPOINT_URL, NBCTL_RUN_ID and
-NBCTL_RESTART set, forwards SIGTERM (the preemption notice) to it, and keeps
-`<status-url>/status-<N>.json` current: running with a heartbeat, then exited with the code,
-and with the first signal that came from outside (`"signal": "SIGTERM"`, `"signalled_at"`,
-written at once, while the command still runs): an attempt that got one was asked to leave (a
-preemption notice, a shutdown of the machine), and the controller counts whatever exit follows
-as a preemption, not a failure, and so a machine whose power went before the exit.
+The wrapper leads a process group of its own and starts CMD in it, with NBCTL_CHECKPOINT_URL,
+NBCTL_RUN_ID and NBCTL_RESTART set. Whoever asks the attempt to leave signals that group (the
+agent on a preemption notice, the launcher on a cancel, the local provider's stop; a machine's
+shutdown signals every process), so the command gets each SIGTERM once, from the sender, and
+the wrapper passes nothing on: a repeat would land while the command's own handler is saving
+or its interpreter is exiting. The wrapper keeps `<status-url>/status-<N>.json` current:
+running with a heartbeat, then exited with the code, and with the first signal that came from
+outside (`"signal": "SIGTERM"`, `"signalled_at"`, written at once, while the command still
+runs): an attempt that got one was asked to leave (a preemption notice, a shutdown of the
+machine), and the controller counts whatever exit follows as a preemption, not a failure, and
+so a machine whose power went before the exit.
 First it puts the job's files in the current folder (the packed working directory, or a clone):
 if that fails, the attempt ends at once with the reason. The pid file is replaced, never written
 through, and the log is private. The status lives beside the checkpoints, so the controller
@@ -92,6 +96,13 @@ def prepare(args) -> str | None:
     return None
 
 
+def lead_group() -> None:
+    """A process group of the wrapper's own, which the command joins: one signal to it reaches
+    both (a session leader, started so by its launcher, leads one already)."""
+    if os.getpgrp() != os.getpid():
+        os.setpgid(0, 0)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="nbctl-jobwrap")
     ap.add_argument("--status-url", required=True)
@@ -107,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     cmd = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not cmd:
         ap.error("no command given after --")
+    lead_group()
     status_url = f"{args.status_url.rstrip('/')}/status-{args.restart}.json"
     log_url = f"{args.status_url.rstrip('/')}/log-{args.restart}.txt"
     env = dict(os.environ, NBCTL_RUN_ID=args.run_id, NBCTL_RESTART=str(args.restart))
@@ -114,58 +126,56 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     base = {"run_id": args.run_id, "restart": args.restart, "host": socket.gethostname(),
             "started_at": started}
+    signalled: dict = {}
+    wake = threading.Event()  # the heartbeat writes at once: a signal came, or the command ended
+
+    def noted(signum, _frame):  # the group's signal reached the command too: nothing to pass on
+        if not signalled:  # said at once (by the heartbeat), should the power go before the exit
+            signalled.update(signal=signal.Signals(signum).name, signalled_at=time.time())
+            wake.set()  # no I/O here: the handler may run in the midst of an import
+
+    signal.signal(signal.SIGTERM, noted)
+    signal.signal(signal.SIGINT, noted)
     failed = prepare(args)
-    if failed:
-        write_json(status_url, dict(base, state="exited", exit_code=127, ended_at=time.time(),
-                                    heartbeat_at=time.time(), detail=failed))
-        return 127
+    if failed or signalled:  # asked to leave before the command was there: it never starts
+        code = 127 if failed else -getattr(signal, signalled["signal"])
+        write_json(status_url, dict(base, state="exited", exit_code=code, ended_at=time.time(),
+                                    heartbeat_at=time.time(),
+                                    **({"detail": failed} if failed else signalled)))
+        return 127 if failed else 0
     try:
-        # Same process group as the wrapper: a signal to the group reaches both, and a kill
-        # of the group at the end of a preemption notice leaves nothing behind.
         proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT if out else None)
     except OSError as e:
         write_json(status_url, dict(base, state="exited", exit_code=127, detail=str(e),
                                     ended_at=time.time(), heartbeat_at=time.time()))
         return 127
+    if signalled:  # it came while the command was being started, and may have missed it
+        os.kill(proc.pid, getattr(signal, signalled["signal"]))
     if args.pidfile:
         write_pidfile(args.pidfile, os.getpid())
-
-    signalled: dict = {}
-
-    def forward(signum, _frame):
-        first = not signalled
-        if first:
-            signalled.update(signal=signal.Signals(signum).name, signalled_at=time.time())
-        try:
-            os.kill(proc.pid, signum)  # a repeat of a group signal is harmless
-        except ProcessLookupError:
-            pass
-        if first and proc.poll() is None:  # said at once, should the power go before the exit
-            try:
-                write_json(status_url, dict(base, state="running", pid=proc.pid,
-                                            heartbeat_at=time.time(), **signalled))
-            except Exception:  # noqa: BLE001 - the next heartbeat carries it
-                pass
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
     done = threading.Event()
 
     def heartbeat():
         size = -1
-        while not done.wait(HEARTBEAT_SECONDS):
+        while True:
+            wake.wait(HEARTBEAT_SECONDS)
+            wake.clear()
+            if done.is_set():
+                return
             write_json(status_url, dict(base, state="running", pid=proc.pid,
                                         heartbeat_at=time.time(), **signalled))
             if args.log and os.path.exists(args.log) and os.path.getsize(args.log) != size:
                 size = os.path.getsize(args.log)
                 copy_log(args.log, log_url)  # so `nbctl jobs logs` sees a running attempt
 
-    write_json(status_url, dict(base, state="running", pid=proc.pid, heartbeat_at=time.time()))
+    write_json(status_url, dict(base, state="running", pid=proc.pid, heartbeat_at=time.time(),
+                                **signalled))
     beat = threading.Thread(target=heartbeat, daemon=True)
     beat.start()
     code = proc.wait()
     done.set()
+    wake.set()
     beat.join()
     if out:
         out.close()

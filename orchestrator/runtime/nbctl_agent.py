@@ -213,9 +213,9 @@ class Agent:
             st["preemption"] = dict(notice, noticed_at=iso(now))
         if self.o.signal_jobs and st.get("signalled_for") != notice["action"]:  # once a kind
             pids = live_pids(self.o.job_dir)
-            for pid in pids:
+            for pid in pids:  # each a jobwrap, which leads its attempt's process group
                 try:
-                    os.kill(pid, signal.SIGTERM)
+                    os.killpg(pid, signal.SIGTERM)  # the job gets it from here, once
                 except OSError:
                     pass  # ended meanwhile
             st.update(signalled_pids=pids, signalled_at=iso(now), signalled_for=notice["action"])

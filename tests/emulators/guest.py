@@ -1,5 +1,6 @@
 """What the emulators' machines that run for real have in common: an image's own python3, the
-tools on their PATH, the power going out of their process group, and a disk thrown away.
+tools on their PATH, the power going out of every process of their session, and a disk
+thrown away.
 
 The image's python3 stands for a GPU image's own Python (a Deep Learning VM image, a Deep
 Learning AMI, Paperspace's ML-in-a-Box: a Python with numpy, the frameworks and the cloud storage
@@ -75,21 +76,43 @@ def write_tools(bin_dir: Path, tools: dict[str, str]) -> None:
         path.chmod(0o755)
 
 
-def signal_group(proc: subprocess.Popen | None, sig: int) -> None:
-    """Send sig to the process group that proc leads, if it is still there."""
+def signal_machine(proc: subprocess.Popen | None, sig: int) -> None:
+    """Send sig to every process of the machine whose boot proc is: the session proc leads
+    (booted with start_new_session), whatever process group each is in, as a real machine's
+    shutdown reaches every process. A job's wrapper leads a group of its own there."""
     if proc is None:
         return
-    try:
-        os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
+    for pid in _session(proc.pid):
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _session(sid: int) -> list[int]:
+    """The processes of session sid (its leader's group alone where there is no /proc)."""
+    if not os.path.isdir("/proc"):
+        try:
+            return [pid for pid in (sid,) if os.getpgid(pid) == sid]
+        except OSError:
+            return []
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.getsid(int(entry)) == sid:
+                    found.append(int(entry))
+            except OSError:  # gone meanwhile
+                pass
+    return found
 
 
 def power_off(proc: subprocess.Popen | None) -> None:
-    """The power goes: SIGKILL to proc's group, and wait for proc to end."""
+    """The power goes: SIGKILL to every process of the machine, and wait for proc to end."""
     if proc is None:
         return
-    signal_group(proc, signal.SIGKILL)
+    for _ in range(3):  # a process forked while the first pass ran goes in the next
+        signal_machine(proc, signal.SIGKILL)
     try:
         proc.wait(timeout=5)
     except subprocess.TimeoutExpired:

@@ -150,7 +150,7 @@ def test_the_vm_starts_the_job_in_its_metadata_and_cancel_stops_it(gcp, vm_emu, 
     assert until(lambda: status.exists() and json.loads(status.read_text())["state"] == "running")
     gcp.cancel_job("sp1", job)
     assert until(lambda: json.loads(status.read_text())["state"] == "exited")
-    assert json.loads(status.read_text())["exit_code"] == -15  # SIGTERM, passed on by jobwrap
+    assert json.loads(status.read_text())["exit_code"] == -15  # the launcher's SIGTERM
 
 
 def test_the_job_runs_in_the_working_directory_carried_as_an_archive(gcp, vm_emu, tmp_path):
@@ -204,7 +204,7 @@ def test_shutdown_on_the_vm_stops_it_as_halting_a_gce_vm_does(gcp, vm_emu):
     assert wait_state(gcp, "sp1", State.STOPPED).state is State.STOPPED
 
 
-# The job saves on the first SIGTERM and ignores its repeats (jobwrap passes the group's on).
+# The job saves on the first SIGTERM and ignores any repeat (a real shutdown may send more).
 TRAP = ("import pathlib, signal, sys, time\n"
         "def bye(*_):\n"
         "    signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"

@@ -38,7 +38,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..guest import base_env, image_python, power_off, signal_group, wipe, write_tools
+from ..guest import base_env, image_python, power_off, signal_machine, wipe, write_tools
 from ..guest import boot as run_boot
 from . import cloud_init
 from .imds import Imds, user_data_bytes
@@ -176,7 +176,7 @@ class Ec2Runtime:
     def shut_down(self, m: Machine) -> None:
         """The guest OS's shutdown at the start of a stop: SIGTERM to its processes."""
         m.shutting_down = True
-        signal_group(m.proc, signal.SIGTERM)
+        signal_machine(m.proc, signal.SIGTERM)
 
     def halt(self, m: Machine) -> None:
         """Power off: kill every process of the machine and its IMDS. Its disk stays."""

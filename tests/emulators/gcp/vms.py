@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
-from ..guest import image_python, power_off, signal_group, wipe, write_tools
+from ..guest import image_python, power_off, signal_machine, wipe, write_tools
 
 TICK_SECONDS = 0.02  # how often time moves while VMs run (a notice ends on time, unpolled)
 MAX_WAIT_FOR_CHANGE = 60.0
@@ -150,7 +150,7 @@ class VmRuntime:
         if vm is None:
             return
         vm.preempted = True
-        signal_group(vm.proc, signal.SIGTERM)
+        signal_machine(vm.proc, signal.SIGTERM)
         inst = self.instance(zone, name)
         script = _attribute(inst, "shutdown-script") if inst else None
         if script is not None:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..guest import base_env, image_python, power_off, signal_group, wipe, write_tools
+from ..guest import base_env, image_python, power_off, signal_machine, wipe, write_tools
 from ..guest import boot as run_boot
 
 TICK_SECONDS = 0.02  # how often time moves while machines run (a stop ends on time, unpolled)
@@ -100,7 +100,7 @@ class MachineRuntime:
         """The guest OS's shutdown at the start of a stop, restart or delete: SIGTERM."""
         m = self.machines.get(machine_id)
         if m is not None and m.up:
-            signal_group(m.proc, signal.SIGTERM)
+            signal_machine(m.proc, signal.SIGTERM)
 
     def halt(self, machine_id: str) -> None:
         """Power off: kill every process of the machine. Its disk stays."""
