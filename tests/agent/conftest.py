@@ -57,7 +57,8 @@ def gpu_bin(tmp_path):
 
 @pytest.fixture
 def job(job_dir):
-    """Start a job process and drop its pid file in job_dir as nbctl jobs do.
+    """Start a job process and drop its pid file in job_dir as nbctl jobs do: a process group
+    of its own, as jobwrap leads one (the agent signals the group).
 
     Plain: `sleep 60`, which SIGTERM kills. trap=True: a process that writes a line per
     SIGTERM to `proc.signals` and keeps running, to count signals; its `proc.terms()` says
@@ -73,12 +74,12 @@ def job(job_dir):
                     "signal.signal(signal.SIGWINCH, lambda n, f: open(log, 'a').write('probe\\n'))\n"
                     "open(log, 'a').close()\n"
                     "while True: time.sleep(0.1)\n")
-            proc = subprocess.Popen([sys.executable, "-c", code])
+            proc = subprocess.Popen([sys.executable, "-c", code], process_group=0)
             # the handlers are installed once the log exists
             wait_for(log.exists, 60, step=0.02, what=f"job {run_id} to install its handlers")
             proc.terms = lambda: _terms(proc, log)
         else:
-            proc = subprocess.Popen(["sleep", "60"])
+            proc = subprocess.Popen(["sleep", "60"], process_group=0)
         (job_dir / f"{run_id}.pid").write_text(str(proc.pid))
         proc.signals = log
         procs.append(proc)
