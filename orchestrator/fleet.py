@@ -22,6 +22,7 @@ else spawn.
 """
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing
 import os
@@ -180,6 +181,10 @@ def _receive(name: str, reader: Connection, child) -> Listing:
 def _child(writer: Connection, cls: type[Provider], config: dict, owner: str,
            labels: dict[str, str], expected: list[str], env: dict[str, str]) -> None:
     """In the child: list, look up what the listing missed, send back plain data."""
+    # A listing lives seconds and its garbage goes with it: the collector would only walk, again
+    # and again, what the SDK loads and parses and what the child inherited (about 0.3 s of CPU
+    # of an EC2 listing's 1.2 s, with 300 instances).
+    gc.disable()
     os.environ.clear()  # a forkserver's children would otherwise have its first environment
     os.environ.update(env)
     try:
