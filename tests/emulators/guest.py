@@ -79,7 +79,8 @@ def write_tools(bin_dir: Path, tools: dict[str, str]) -> None:
 def signal_machine(proc: subprocess.Popen | None, sig: int) -> None:
     """Send sig to every process of the machine whose boot proc is: the session proc leads
     (booted with start_new_session), whatever process group each is in, as a real machine's
-    shutdown reaches every process. A job's wrapper leads a group of its own there."""
+    shutdown reaches every process (systemd-shutdown(8): "sends SIGTERM, then SIGKILL, to all
+    remaining processes"). A job's wrapper leads a group of its own there."""
     if proc is None:
         return
     for pid in _session(proc.pid):
