@@ -83,6 +83,12 @@ def signal_machine(proc: subprocess.Popen | None, sig: int) -> None:
     remaining processes"). A job's wrapper leads a group of its own there."""
     if proc is None:
         return
+    if not os.path.isdir("/proc"):  # no way to list a session: the boot's group, at least
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        return
     for pid in _session(proc.pid):
         try:
             os.kill(pid, sig)
@@ -91,12 +97,7 @@ def signal_machine(proc: subprocess.Popen | None, sig: int) -> None:
 
 
 def _session(sid: int) -> list[int]:
-    """The processes of session sid (its leader's group alone where there is no /proc)."""
-    if not os.path.isdir("/proc"):
-        try:
-            return [pid for pid in (sid,) if os.getpgid(pid) == sid]
-        except OSError:
-            return []
+    """The processes of session sid, read from /proc."""
     found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():

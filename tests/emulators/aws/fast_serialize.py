@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from xml.sax.saxutils import escape, quoteattr  # what xmltodict's XMLGenerator writes with
 
 _MISSING = object()
 _REPLACED: dict[str, Any] = {}  # moto's own functions, by name, once install() has run
@@ -131,23 +132,6 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _escape(text: str) -> str:
-    """xml.sax.saxutils.escape, which XMLGenerator applies to text."""
-    if "&" in text or "<" in text or ">" in text:
-        text = text.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")
-    return text
-
-
-def _quote(value: str) -> str:
-    """xml.sax.saxutils.quoteattr."""
-    value = _escape(value).replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#9;")
-    if '"' in value:
-        if "'" in value:
-            return '"%s"' % value.replace('"', "&quot;")
-        return "'%s'" % value
-    return '"%s"' % value
-
-
 def _element(out: list, key: Any, value: Any, root: bool = False) -> None:
     if key not in _NAMES:
         if not isinstance(key, str) or not _NAME.match(key):
@@ -177,7 +161,7 @@ def _element(out: list, key: Any, value: Any, root: bool = False) -> None:
             elif ik.startswith("@"):
                 if ik == "@xmlns" and isinstance(iv, dict) or not _NAME.match(ik[1:]):
                     raise _Unusual
-                out.append(" %s=%s" % (ik[1:], _quote("" if iv is None else _text(iv))))
+                out.append(" %s=%s" % (ik[1:], quoteattr("" if iv is None else _text(iv))))
             elif not (isinstance(iv, list) and not iv):
                 children.append((ik, iv))
         if not children and not text:
@@ -187,5 +171,5 @@ def _element(out: list, key: Any, value: Any, root: bool = False) -> None:
         for ck, cv in children:
             _element(out, ck, cv)
         if text:
-            out.append(_escape(text))
+            out.append(escape(text))
         out.append("</%s>" % key)
